@@ -1,0 +1,193 @@
+//! Configuration: one YAML file, `${ENV}` references for secrets, read in two phases. `raw`
+//! holds the file as written; `validate` checks it and reports every problem with its path;
+//! the result is a typed [`Config`]. Called at start, by `check-config`, and on every reload.
+
+mod env;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use secrecy::SecretString;
+
+pub use env::{ProcessEnv, VarSource};
+
+/// One thing wrong with a config file, with the path of the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub logging: LoggingConfig,
+    pub reload: ReloadConfig,
+    pub auth: AuthConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+/// Settings read once at start; changing them needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Human,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    pub level: String,
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadConfig {
+    pub watch: bool,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug)]
+pub struct AuthConfig {
+    pub master_key: Option<SecretString>,
+    pub keys: Vec<KeyConfig>,
+}
+
+/// A client key declared in the file, stored as the SHA-256 of the key.
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub models: Option<Vec<String>>,
+}
+
+/// Time limits of one model's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// One non-streaming attempt, from sending to the whole body.
+    pub attempt: Duration,
+    /// All attempts of one request together (until a stream's first event).
+    pub total: Duration,
+    /// From sending a streaming attempt to its first event.
+    pub first_byte: Duration,
+    /// Longest silence between two events of a stream once it flows.
+    pub stream_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            attempt: Duration::from_secs(300),
+            total: Duration::from_secs(600),
+            first_byte: Duration::from_secs(60),
+            stream_idle: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One configured provider.
+#[derive(Debug)]
+pub enum ProviderConfig {
+    OpenAi(HttpProviderConfig),
+    OpenAiCompatible(HttpProviderConfig),
+    Mock(MockConfig),
+}
+
+/// An OpenAI-compatible HTTP upstream.
+#[derive(Debug)]
+pub struct HttpProviderConfig {
+    /// Base URL without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether streamed requests ask for `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// The built-in offline provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockConfig {
+    pub latency: Duration,
+    pub chunk_delay: Duration,
+    pub completion_tokens: u32,
+    pub chunk_tokens: u32,
+    pub embedding_dimensions: u32,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            completion_tokens: 16,
+            chunk_tokens: 1,
+            embedding_dimensions: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub deployments: Vec<DeploymentConfig>,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentConfig {
+    pub provider: String,
+    pub model: String,
+    pub weight: u32,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, with `${VAR}` from the process environment.
+    pub fn load(path: &Path) -> Result<Self, Vec<ConfigProblem>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigProblem::new(
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )]
+        })?;
+        Self::from_yaml(&text, &ProcessEnv)
+    }
+
+    /// Parses and validates YAML text.
+    pub fn from_yaml(text: &str, vars: &dyn VarSource) -> Result<Self, Vec<ConfigProblem>> {
+        validate::parse_and_validate(text, vars)
+    }
+}

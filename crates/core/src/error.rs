@@ -1,0 +1,174 @@
+//! One error type for the whole request path. Every failure knows its HTTP status, a
+//! low-cardinality kind label (for logs and metrics), which side is at fault, and how it reads in
+//! OpenAI's error shape. Messages never contain prompt or response content, nor secrets.
+
+use http::StatusCode;
+use portcullis_types::ErrorBody;
+
+use crate::provider::ProviderError;
+
+/// Which side caused a failure; decides the log level at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Client,
+    Upstream,
+    Internal,
+}
+
+/// Failures of authentication (stage `authenticate`).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error(
+        "missing API key: send it as 'Authorization: Bearer KEY' (or in an 'api-key' or 'x-api-key' header)"
+    )]
+    Missing,
+    #[error("invalid API key")]
+    Invalid,
+    #[error("the API key is not allowed to use model '{0}'")]
+    ModelNotAllowed(String),
+}
+
+/// Failures of the request body (stage `parse`).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("request body is not valid JSON: {0}")]
+    Json(String),
+    #[error("invalid request: {message}")]
+    Schema {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+/// Everything the gateway can answer with instead of a success.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("the model '{0}' does not exist")]
+    ModelNotFound(String),
+    #[error("unknown route: {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("the model '{model}' does not support {endpoint}")]
+    EndpointNotSupported { model: String, endpoint: &'static str },
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Auth(AuthError::Missing | AuthError::Invalid) => StatusCode::UNAUTHORIZED,
+            Self::Auth(AuthError::ModelNotAllowed(_)) => StatusCode::FORBIDDEN,
+            Self::Request(RequestError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Request(_) | Self::EndpointNotSupported { .. } => StatusCode::BAD_REQUEST,
+            Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Provider(e) => e.client_status(),
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, low-cardinality label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Auth(AuthError::Missing) => "missing_api_key",
+            Self::Auth(AuthError::Invalid) => "invalid_api_key",
+            Self::Auth(AuthError::ModelNotAllowed(_)) => "model_not_allowed",
+            Self::Request(RequestError::Json(_)) => "invalid_json",
+            Self::Request(RequestError::Schema { .. }) => "invalid_request",
+            Self::Request(RequestError::TooLarge { .. }) => "body_too_large",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::RouteNotFound { .. } => "route_not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::EndpointNotSupported { .. } => "endpoint_not_supported",
+            Self::Provider(e) => e.kind(),
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Which side is at fault.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Provider(e) if e.is_client_fault() => Fault::Client,
+            Self::Provider(_) => Fault::Upstream,
+            Self::Internal(_) | Self::ShuttingDown => Fault::Internal,
+            _ => Fault::Client,
+        }
+    }
+
+    /// The OpenAI error body for this error.
+    pub fn to_body(&self) -> ErrorBody {
+        let status = self.status();
+        let kind = match status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            s if s.is_server_error() => "api_error",
+            _ => "invalid_request_error",
+        };
+        let body = ErrorBody::new(self.to_string(), kind, Some(self.kind()));
+        match self {
+            Self::Request(RequestError::Schema {
+                param: Some(param), ..
+            }) => body.with_param(param.clone()),
+            Self::ModelNotFound(_) | Self::Auth(AuthError::ModelNotAllowed(_)) => {
+                body.with_param("model")
+            }
+            _ => body,
+        }
+    }
+
+    /// The JSON bytes of [`Self::to_body`].
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_body()).unwrap_or_else(|_| {
+            br#"{"error":{"message":"internal error","type":"api_error","param":null,"code":"internal_error"}}"#.to_vec()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_shapes() {
+        let cases: Vec<(GatewayError, u16, &str)> = vec![
+            (AuthError::Missing.into(), 401, "authentication_error"),
+            (AuthError::ModelNotAllowed("m".into()).into(), 403, "permission_error"),
+            (RequestError::Json("eof".into()).into(), 400, "invalid_request_error"),
+            (RequestError::TooLarge { limit: 1 }.into(), 413, "invalid_request_error"),
+            (GatewayError::ModelNotFound("m".into()), 404, "not_found_error"),
+            (
+                GatewayError::MethodNotAllowed {
+                    method: "GET".into(),
+                    path: "/v1/embeddings".into(),
+                },
+                405,
+                "invalid_request_error",
+            ),
+            (ProviderError::Timeout.into(), 504, "api_error"),
+            (ProviderError::Connect("refused".into()).into(), 502, "api_error"),
+        ];
+        for (err, status, kind) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err}");
+            assert_eq!(err.to_body().error.kind, kind, "{err}");
+            let v: serde_json::Value = serde_json::from_slice(&err.to_json()).unwrap_or_default();
+            assert_eq!(v["error"]["code"], err.kind());
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! portcullis-core: the engine of the Portcullis AI gateway.
+//!
+//! A request runs through named stages over one [`pipeline::RequestCtx`] (see
+//! `docs/architecture.md`): authenticate, parse, resolve, plan, dispatch, record. The state every
+//! request reads (routes, providers, keys) is an immutable [`runtime::Runtime`] snapshot that
+//! [`Gateway`] holds in an `ArcSwap`, so a config reload swaps it atomically.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod pipeline;
+pub mod provider;
+pub mod request_id;
+pub mod routing;
+pub mod runtime;
+pub mod sse;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+pub use error::GatewayError;
+pub use runtime::Runtime;
+
+/// The live gateway: the current runtime snapshot plus process-wide state.
+#[derive(Debug)]
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    generation: AtomicU64,
+    draining: AtomicBool,
+}
+
+impl Gateway {
+    pub fn new(runtime: Runtime) -> Self {
+        Self {
+            runtime: ArcSwap::from_pointee(runtime),
+            generation: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The snapshot a request works with from start to end.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Atomically replaces the snapshot; requests in flight keep the one they loaded.
+    pub fn swap(&self, runtime: Runtime) -> u64 {
+        self.runtime.store(Arc::new(runtime));
+        self.generation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// How many snapshots this process has served (1 at start, +1 per reload).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Marks the gateway as shutting down: `/readyz` fails so load balancers stop sending.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,100 @@
+//! [`RequestCtx`]: what the gateway knows about one request as it moves through the stages. It
+//! holds no prompt or response content, only names, counts and timings, and it becomes the
+//! access record: dropping it writes the request's one access-log line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use portcullis_types::Usage;
+
+use crate::error::GatewayError;
+
+/// How a request ended, beyond its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still running (a context dropped in this state lost its client).
+    Pending,
+    Completed,
+    Failed,
+    /// The client went away before the response (or stream) was complete.
+    ClientGone,
+}
+
+/// The state of one request.
+#[derive(Debug)]
+pub struct RequestCtx {
+    pub request_id: Box<str>,
+    pub endpoint: &'static str,
+    pub started: Instant,
+    pub span: tracing::Span,
+    pub key_name: Option<Arc<str>>,
+    /// The model name the client asked for.
+    pub model: Option<Box<str>>,
+    /// The deployment that served (or last failed): provider name and upstream model.
+    pub provider: Option<Arc<str>>,
+    pub upstream_model: Option<Box<str>>,
+    pub attempts: u32,
+    pub stream: bool,
+    pub client_wants_usage: bool,
+    pub stream_idle: Duration,
+    pub usage: Option<Usage>,
+    pub first_byte: Option<Duration>,
+    pub status: StatusCode,
+    pub outcome: Outcome,
+    pub error_kind: Option<&'static str>,
+    access_log: bool,
+}
+
+impl RequestCtx {
+    pub fn new(endpoint: &'static str, request_id: &str, access_log: bool) -> Self {
+        Self {
+            request_id: request_id.into(),
+            endpoint,
+            started: Instant::now(),
+            span: tracing::Span::current(),
+            key_name: None,
+            model: None,
+            provider: None,
+            upstream_model: None,
+            attempts: 0,
+            stream: false,
+            client_wants_usage: false,
+            stream_idle: crate::config::Timeouts::default().stream_idle,
+            usage: None,
+            first_byte: None,
+            status: StatusCode::OK,
+            outcome: Outcome::Pending,
+            error_kind: None,
+            access_log,
+        }
+    }
+
+    /// Marks the request as failed with `error`.
+    pub fn fail(&mut self, error: &GatewayError) {
+        self.status = error.status();
+        self.outcome = Outcome::Failed;
+        self.error_kind = Some(error.kind());
+    }
+
+    /// Marks the request as finished successfully.
+    pub fn complete(&mut self) {
+        if self.outcome == Outcome::Pending {
+            self.outcome = Outcome::Completed;
+        }
+    }
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        if self.outcome == Outcome::Pending && self.status.is_success() && self.error_kind.is_none()
+        {
+            // Non-streaming successes are completed when their body is handed to the edge;
+            // anything still pending here lost its client.
+            self.outcome = Outcome::ClientGone;
+        }
+        if self.access_log {
+            super::record::record(self);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Stage `dispatch`: tries the planned deployments in order until one answers. Connection
+//! errors, timeouts, 429, 5xx and upstream auth failures move on to the next deployment; a
+//! request the upstream rejects as invalid does not. Each attempt has its own time limit, all
+//! attempts together share the route's total limit, and a stream must produce its first event
+//! within the first-byte limit; after that first event the stream is committed to the client.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use portcullis_types::Usage;
+use tokio::time::{Instant, timeout};
+
+use super::{ApiRequest, RequestCtx};
+use crate::config::Timeouts;
+use crate::error::GatewayError;
+use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent};
+use crate::runtime::{Deployment, Route};
+
+/// A successful attempt.
+pub enum Dispatched {
+    Complete { body: Bytes, usage: Option<Usage> },
+    Stream { first: StreamEvent, rest: EventStream },
+}
+
+impl std::fmt::Debug for Dispatched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Complete { body, usage } => f
+                .debug_struct("Complete")
+                .field("body_bytes", &body.len())
+                .field("usage", usage)
+                .finish(),
+            Self::Stream { .. } => f.write_str("Stream"),
+        }
+    }
+}
+
+pub async fn dispatch(
+    ctx: &mut RequestCtx,
+    route: &Route,
+    request: &mut ApiRequest,
+) -> Result<Dispatched, GatewayError> {
+    let op = request.op();
+    let stream = request.is_stream();
+    let plan = route.strategy.plan(&route.deployments, op);
+    let deadline = Instant::now() + route.timeouts.total;
+    let mut last_error = None;
+    for index in plan {
+        let Some(deployment) = route.deployments.get(index) else {
+            continue;
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            last_error = Some(ProviderError::Timeout);
+            break;
+        }
+        ctx.attempts += 1;
+        ctx.provider = Some(deployment.provider_name.clone());
+        ctx.upstream_model = Some(deployment.upstream_model.as_str().into());
+        request.set_model(&deployment.upstream_model);
+        match attempt(deployment, request, stream, &route.timeouts, remaining).await {
+            Ok(done) => {
+                if stream {
+                    ctx.first_byte = Some(ctx.started.elapsed());
+                }
+                return Ok(done);
+            }
+            Err(error) => {
+                tracing::warn!(
+                    gen_ai.provider.name = %deployment.provider_name,
+                    attempt = ctx.attempts,
+                    error.kind = error.kind(),
+                    retry = error.is_retryable(),
+                    "upstream attempt failed"
+                );
+                if !error.is_retryable() {
+                    return Err(error.into());
+                }
+                last_error = Some(error);
+            }
+        }
+    }
+    Err(last_error.unwrap_or(ProviderError::Timeout).into())
+}
+
+async fn attempt(
+    deployment: &Deployment,
+    request: &ApiRequest,
+    stream: bool,
+    timeouts: &Timeouts,
+    remaining: Duration,
+) -> Result<Dispatched, ProviderError> {
+    let op = request.op();
+    if !stream {
+        let call = deployment.provider.call(op, request, false);
+        return match timeout(timeouts.attempt.min(remaining), call).await {
+            Err(_) => Err(ProviderError::Timeout),
+            Ok(Ok(ProviderResponse::Complete { body, usage })) => {
+                Ok(Dispatched::Complete { body, usage })
+            }
+            Ok(Ok(ProviderResponse::Stream(_))) => Err(ProviderError::InvalidResponse(
+                "a stream where a JSON body was expected".into(),
+            )),
+            Ok(Err(e)) => Err(e),
+        };
+    }
+    let limit = timeouts.first_byte.min(remaining);
+    let first = async {
+        match deployment.provider.call(op, request, true).await? {
+            ProviderResponse::Stream(mut rest) => match rest.next().await {
+                Some(Ok(first)) => Ok(Dispatched::Stream { first, rest }),
+                Some(Err(e)) => Err(e),
+                None => Err(ProviderError::StreamBroken(
+                    "the stream ended before its first event".into(),
+                )),
+            },
+            ProviderResponse::Complete { .. } => Err(ProviderError::InvalidResponse(
+                "a JSON body where a stream was expected".into(),
+            )),
+        }
+    };
+    match timeout(limit, first).await {
+        Err(_) if limit < timeouts.first_byte => Err(ProviderError::Timeout),
+        Err(_) => Err(ProviderError::FirstByteTimeout),
+        Ok(result) => result,
+    }
+}

@@ -1,0 +1,186 @@
+//! The request pipeline: named stages over one [`RequestCtx`], in this order:
+//!
+//! 1. `authenticate` ([`crate::auth`]): key to principal
+//! 2. [`parse`]: body to a typed request; unknown fields kept for pass-through
+//! 3. [`resolve`]: model name to route, checking what the key may use
+//! 4. `plan` ([`crate::routing`]): the route's strategy orders the deployments
+//! 5. [`dispatch`]: provider calls with failover and timeouts
+//! 6. [`record`]: one access-log line per request, when its context is dropped
+//!
+//! Streams leave the pipeline as a [`stream::ClientStream`] that carries the context to the end
+//! of the stream, so recording happens even when the client leaves early.
+
+pub mod ctx;
+pub mod dispatch;
+pub mod models;
+pub mod parse;
+pub mod record;
+pub mod resolve;
+pub mod stream;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use portcullis_types::openai::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
+use serde::Serialize;
+
+pub use ctx::RequestCtx;
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::provider::Operation;
+use dispatch::Dispatched;
+use stream::ClientStream;
+
+/// A parsed client request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ApiRequest {
+    Chat(ChatCompletionRequest),
+    Completion(CompletionRequest),
+    Embedding(EmbeddingRequest),
+}
+
+impl ApiRequest {
+    pub fn op(&self) -> Operation {
+        match self {
+            Self::Chat(_) => Operation::Chat,
+            Self::Completion(_) => Operation::Completion,
+            Self::Embedding(_) => Operation::Embedding,
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Self::Chat(r) => &r.model,
+            Self::Completion(r) => &r.model,
+            Self::Embedding(r) => &r.model,
+        }
+    }
+
+    /// Points the request at a deployment's upstream model name.
+    pub fn set_model(&mut self, model: &str) {
+        let m = match self {
+            Self::Chat(r) => &mut r.model,
+            Self::Completion(r) => &mut r.model,
+            Self::Embedding(r) => &mut r.model,
+        };
+        m.clear();
+        m.push_str(model);
+    }
+
+    pub fn is_stream(&self) -> bool {
+        match self {
+            Self::Chat(r) => r.stream == Some(true),
+            Self::Completion(r) => r.stream == Some(true),
+            Self::Embedding(_) => false,
+        }
+    }
+
+    /// Whether the client itself asked for the usage chunk of a stream.
+    pub fn client_wants_usage(&self) -> bool {
+        let opts = match self {
+            Self::Chat(r) => r.stream_options.as_ref(),
+            Self::Completion(r) => r.stream_options.as_ref(),
+            Self::Embedding(_) => None,
+        };
+        opts.and_then(|o| o.include_usage) == Some(true)
+    }
+
+    /// The JSON body for an OpenAI-compatible upstream.
+    pub fn to_upstream_json(&self, include_usage: bool) -> serde_json::Result<Vec<u8>> {
+        match self {
+            Self::Chat(r) => r.to_upstream_json(include_usage),
+            Self::Completion(r) => r.to_upstream_json(include_usage),
+            Self::Embedding(r) => serde_json::to_vec(r),
+        }
+    }
+}
+
+/// What the edge sends back.
+#[derive(Debug)]
+pub enum Reply {
+    /// A JSON body with a status.
+    Json { status: StatusCode, body: Bytes },
+    /// An SSE stream.
+    Stream(ClientStream),
+    /// A failure, rendered in the API's error shape.
+    Error(GatewayError),
+}
+
+/// Runs one request through the stages. The context is created here and recorded when dropped.
+pub async fn handle(
+    gateway: &Gateway,
+    op: Operation,
+    request_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Reply {
+    let runtime = gateway.runtime();
+    let mut ctx = RequestCtx::new(op.endpoint(), request_id, runtime.access_log);
+    match run(gateway, &runtime, &mut ctx, op, headers, body).await {
+        Ok(Dispatched::Complete { body, usage }) => {
+            ctx.usage = usage;
+            ctx.status = StatusCode::OK;
+            ctx.complete();
+            Reply::Json {
+                status: StatusCode::OK,
+                body,
+            }
+        }
+        Ok(Dispatched::Stream { first, rest }) => {
+            ctx.status = StatusCode::OK;
+            Reply::Stream(ClientStream::new(ctx, first, rest))
+        }
+        Err(e) => {
+            ctx.fail(&e);
+            Reply::Error(e)
+        }
+    }
+}
+
+async fn run(
+    gateway: &Gateway,
+    runtime: &crate::Runtime,
+    ctx: &mut RequestCtx,
+    op: Operation,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Dispatched, GatewayError> {
+    if gateway.is_draining() {
+        return Err(GatewayError::ShuttingDown);
+    }
+    let principal = runtime.keys.authenticate(headers)?;
+    ctx.key_name = Some(principal.key_name.clone());
+    let mut request = parse::parse(op, body)?;
+    ctx.model = Some(request.model().into());
+    ctx.stream = request.is_stream();
+    ctx.client_wants_usage = request.client_wants_usage();
+    let route = resolve::resolve(runtime, &principal, request.model(), op)?;
+    ctx.stream_idle = route.timeouts.stream_idle;
+    dispatch::dispatch(ctx, &route, &mut request).await
+}
+
+/// Serves `GET /v1/models` and `GET /v1/models/{id}`.
+pub fn list_models(
+    gateway: &Gateway,
+    request_id: &str,
+    headers: &HeaderMap,
+    id: Option<&str>,
+) -> Reply {
+    let runtime = gateway.runtime();
+    let mut ctx = RequestCtx::new("/v1/models", request_id, runtime.access_log);
+    match models::list(&runtime, headers, id) {
+        Ok(body) => {
+            ctx.status = StatusCode::OK;
+            ctx.complete();
+            Reply::Json {
+                status: StatusCode::OK,
+                body,
+            }
+        }
+        Err(e) => {
+            ctx.fail(&e);
+            Reply::Error(e)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Stage `plan`: the routing seam. A [`Strategy`] orders a route's deployments for one request;
+//! dispatch tries them in that order. Issue-2 routing is ordered priority; richer strategies
+//! (weighted, latency, cost, headroom) plug in here without touching dispatch.
+
+use std::fmt::Debug;
+
+use crate::provider::Operation;
+use crate::runtime::Deployment;
+
+/// Orders candidate deployments.
+pub trait Strategy: Send + Sync + Debug {
+    /// The strategy's config name.
+    fn name(&self) -> &'static str;
+
+    /// Indices into `deployments`, in the order dispatch should try them.
+    fn plan(&self, deployments: &[Deployment], op: Operation) -> Vec<usize>;
+}
+
+/// Tries deployments in the order the config lists them, skipping those whose provider does not
+/// serve the operation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Priority;
+
+impl Strategy for Priority {
+    fn name(&self) -> &'static str {
+        "priority"
+    }
+
+    fn plan(&self, deployments: &[Deployment], op: Operation) -> Vec<usize> {
+        deployments
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.provider.supports(op))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}

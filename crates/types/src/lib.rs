@@ -1,0 +1,13 @@
+//! Wire schemas of the OpenAI-compatible API that Portcullis speaks to clients and to
+//! OpenAI-compatible upstreams. Serde only: no I/O, no tokio.
+//!
+//! Requests keep the fields the gateway acts on as typed fields and every other field in an
+//! `extra` map, so that fields the gateway does not understand pass through untouched.
+
+pub mod error;
+pub mod models;
+pub mod openai;
+pub mod usage;
+
+pub use error::{ErrorBody, ErrorDetail};
+pub use usage::Usage;
