@@ -181,7 +181,10 @@ mod tests {
             ("x-api-key", "sk-app"),
         ] {
             let p = t.authenticate(&headers(h, v));
-            assert_eq!(p.map(|p| p.key_name.to_string()).ok().as_deref(), Some("app"));
+            assert_eq!(
+                p.map(|p| p.key_name.to_string()).ok().as_deref(),
+                Some("app")
+            );
         }
         let master = t.authenticate(&headers("authorization", "Bearer master-key-0123456789"));
         assert!(master.is_ok_and(|p| p.may_use("anything")));
@@ -190,22 +193,24 @@ mod tests {
     #[test]
     fn rejects_missing_and_unknown() {
         let t = table();
-        assert_eq!(t.authenticate(&HeaderMap::new()).err(), Some(AuthError::Missing));
+        assert_eq!(
+            t.authenticate(&HeaderMap::new()).err(),
+            Some(AuthError::Missing)
+        );
         assert_eq!(
             t.authenticate(&headers("authorization", "Basic abc")).err(),
             Some(AuthError::Missing)
         );
         assert_eq!(
-            t.authenticate(&headers("authorization", "Bearer sk-other")).err(),
+            t.authenticate(&headers("authorization", "Bearer sk-other"))
+                .err(),
             Some(AuthError::Invalid)
         );
     }
 
     #[test]
     fn model_patterns() {
-        let p = table()
-            .authenticate(&headers("x-api-key", "sk-app"))
-            .ok();
+        let p = table().authenticate(&headers("x-api-key", "sk-app")).ok();
         let p = p.as_ref();
         assert!(p.is_some_and(|p| p.may_use("gpt-4o")));
         assert!(p.is_some_and(|p| p.may_use("mock")));

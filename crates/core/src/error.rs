@@ -56,11 +56,12 @@ pub enum GatewayError {
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
     #[error("the model '{model}' does not support {endpoint}")]
-    EndpointNotSupported { model: String, endpoint: &'static str },
+    EndpointNotSupported {
+        model: String,
+        endpoint: &'static str,
+    },
     #[error(transparent)]
     Provider(#[from] ProviderError),
-    #[error("the gateway is shutting down")]
-    ShuttingDown,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -76,7 +77,6 @@ impl GatewayError {
             Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Provider(e) => e.client_status(),
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,7 +95,6 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::EndpointNotSupported { .. } => "endpoint_not_supported",
             Self::Provider(e) => e.kind(),
-            Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -105,7 +104,7 @@ impl GatewayError {
         match self {
             Self::Provider(e) if e.is_client_fault() => Fault::Client,
             Self::Provider(_) => Fault::Upstream,
-            Self::Internal(_) | Self::ShuttingDown => Fault::Internal,
+            Self::Internal(_) => Fault::Internal,
             _ => Fault::Client,
         }
     }
@@ -149,10 +148,26 @@ mod tests {
     fn statuses_and_shapes() {
         let cases: Vec<(GatewayError, u16, &str)> = vec![
             (AuthError::Missing.into(), 401, "authentication_error"),
-            (AuthError::ModelNotAllowed("m".into()).into(), 403, "permission_error"),
-            (RequestError::Json("eof".into()).into(), 400, "invalid_request_error"),
-            (RequestError::TooLarge { limit: 1 }.into(), 413, "invalid_request_error"),
-            (GatewayError::ModelNotFound("m".into()), 404, "not_found_error"),
+            (
+                AuthError::ModelNotAllowed("m".into()).into(),
+                403,
+                "permission_error",
+            ),
+            (
+                RequestError::Json("eof".into()).into(),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                RequestError::TooLarge { limit: 1 }.into(),
+                413,
+                "invalid_request_error",
+            ),
+            (
+                GatewayError::ModelNotFound("m".into()),
+                404,
+                "not_found_error",
+            ),
             (
                 GatewayError::MethodNotAllowed {
                     method: "GET".into(),
@@ -162,7 +177,11 @@ mod tests {
                 "invalid_request_error",
             ),
             (ProviderError::Timeout.into(), 504, "api_error"),
-            (ProviderError::Connect("refused".into()).into(), 502, "api_error"),
+            (
+                ProviderError::Connect("refused".into()).into(),
+                502,
+                "api_error",
+            ),
         ];
         for (err, status, kind) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");

@@ -316,12 +316,14 @@ mod tests {
             r#"{"model":"m","messages":[],"stream":true,"stream_options":{"x":1},"seed":7}"#,
         )?;
         let v: Value = serde_json::from_slice(&req.to_upstream_json(true)?)?;
-        assert_eq!(v["stream_options"], serde_json::json!({"include_usage": true, "x": 1}));
+        assert_eq!(
+            v["stream_options"],
+            serde_json::json!({"include_usage": true, "x": 1})
+        );
         assert_eq!(v["seed"], 7);
         let v: Value = serde_json::from_slice(&req.to_upstream_json(false)?)?;
         assert_eq!(v["stream_options"], serde_json::json!({"x": 1}));
-        let plain: ChatCompletionRequest =
-            serde_json::from_str(r#"{"model":"m","messages":[]}"#)?;
+        let plain: ChatCompletionRequest = serde_json::from_str(r#"{"model":"m","messages":[]}"#)?;
         let v: Value = serde_json::from_slice(&plain.to_upstream_json(true)?)?;
         assert!(v.get("stream_options").is_none());
         Ok(())

@@ -75,12 +75,10 @@ fn expand(s: &str, vars: &dyn VarSource) -> Result<String, String> {
                 .find('}')
                 .ok_or_else(|| "unterminated '${' (write '$${' for a literal)".to_owned())?;
             let name = &tail[..end];
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(format!("'${{{name}}}' is not a valid environment variable name"));
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "'${{{name}}}' is not a valid environment variable name"
+                ));
             }
             let val = vars
                 .var(name)
@@ -117,9 +115,10 @@ mod tests {
 
     #[test]
     fn reports_paths() {
-        let mut v: Value =
-            serde_yaml_ng::from_str("providers:\n  a:\n    api_key: ${NOPE}\n    h: [x, '${NOPE}']")
-                .unwrap_or(Value::Null);
+        let mut v: Value = serde_yaml_ng::from_str(
+            "providers:\n  a:\n    api_key: ${NOPE}\n    h: [x, '${NOPE}']",
+        )
+        .unwrap_or(Value::Null);
         let mut problems = Vec::new();
         substitute(&mut v, "", &vars(), &mut problems);
         let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();

@@ -12,9 +12,9 @@ use serde_yaml_ng::Value;
 
 use super::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer, RawTimeouts};
 use super::{
-    AuthConfig, Config, ConfigProblem, DeploymentConfig, HttpProviderConfig, KeyConfig,
-    LogFormat, LoggingConfig, MockConfig, ModelConfig, ProviderConfig, ReloadConfig,
-    ServerConfig, Timeouts, VarSource, env,
+    AuthConfig, Config, ConfigProblem, DeploymentConfig, HttpProviderConfig, KeyConfig, LogFormat,
+    LoggingConfig, MockConfig, ModelConfig, ProviderConfig, ReloadConfig, ServerConfig, Timeouts,
+    VarSource, env,
 };
 use crate::provider::presets;
 
@@ -299,7 +299,7 @@ impl Validator {
                     && uri.query().is_none() => {}
             _ => self.problem(
                 format!("{path}.base_url"),
-                format!("'{base_url}' is not an http(s) URL"),
+                "not an http(s) URL such as https://api.example.com/v1",
             ),
         }
         let api_key = raw.api_key.filter(|k| !k.is_empty());
@@ -315,7 +315,11 @@ impl Validator {
             ("OpenAI-Organization", raw.organization),
             ("OpenAI-Project", raw.project),
         ];
-        let extra = raw.headers.unwrap_or_default().into_iter().map(|(k, v)| (k, Some(v)));
+        let extra = raw
+            .headers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)));
         for (name, value) in named
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -323,7 +327,10 @@ impl Validator {
         {
             let Some(value) = value else { continue };
             let hpath = format!("{path}.headers.{name}");
-            match (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value)) {
+            match (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value),
+            ) {
                 (Ok(n), Ok(mut v)) => {
                     if is_reserved_header(&n) {
                         self.problem(hpath, "this header is set by the gateway");
@@ -525,7 +532,10 @@ models:
             panic!("openai provider missing")
         };
         assert_eq!(oai.base_url, OPENAI_BASE_URL);
-        assert_eq!(oai.api_key.as_ref().map(|k| k.expose_secret()), Some("sk-test"));
+        assert_eq!(
+            oai.api_key.as_ref().map(|k| k.expose_secret()),
+            Some("sk-test")
+        );
         let Some(ProviderConfig::OpenAiCompatible(local)) = cfg.providers.get("local") else {
             panic!("local provider missing")
         };

@@ -19,8 +19,14 @@ use crate::runtime::{Deployment, Route};
 
 /// A successful attempt.
 pub enum Dispatched {
-    Complete { body: Bytes, usage: Option<Usage> },
-    Stream { first: StreamEvent, rest: EventStream },
+    Complete {
+        body: Bytes,
+        usage: Option<Usage>,
+    },
+    Stream {
+        first: StreamEvent,
+        rest: EventStream,
+    },
 }
 
 impl std::fmt::Debug for Dispatched {

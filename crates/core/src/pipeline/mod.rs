@@ -117,7 +117,7 @@ pub async fn handle(
 ) -> Reply {
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new(op.endpoint(), request_id, runtime.access_log);
-    match run(gateway, &runtime, &mut ctx, op, headers, body).await {
+    match run(&runtime, &mut ctx, op, headers, body).await {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;
             ctx.status = StatusCode::OK;
@@ -139,16 +139,12 @@ pub async fn handle(
 }
 
 async fn run(
-    gateway: &Gateway,
     runtime: &crate::Runtime,
     ctx: &mut RequestCtx,
     op: Operation,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Dispatched, GatewayError> {
-    if gateway.is_draining() {
-        return Err(GatewayError::ShuttingDown);
-    }
     let principal = runtime.keys.authenticate(headers)?;
     ctx.key_name = Some(principal.key_name.clone());
     let mut request = parse::parse(op, body)?;

@@ -7,7 +7,11 @@ use portcullis_types::models::{Model, ModelList};
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
 
-pub fn list(runtime: &Runtime, headers: &HeaderMap, id: Option<&str>) -> Result<Bytes, GatewayError> {
+pub fn list(
+    runtime: &Runtime,
+    headers: &HeaderMap,
+    id: Option<&str>,
+) -> Result<Bytes, GatewayError> {
     let principal = runtime.keys.authenticate(headers)?;
     let to_model = |name: &str| Model::new(name, runtime.created, "portcullis");
     let body = match id {

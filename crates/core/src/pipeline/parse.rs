@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn bad_json_and_schema_errors() {
         assert!(matches!(err(Operation::Chat, "{"), RequestError::Json(_)));
-        assert!(matches!(err(Operation::Chat, "not json"), RequestError::Json(_)));
+        assert!(matches!(
+            err(Operation::Chat, "not json"),
+            RequestError::Json(_)
+        ));
         match err(Operation::Chat, r#"{"messages":[]}"#) {
             RequestError::Schema { message, .. } => assert!(message.contains("model")),
             other => panic!("{other:?}"),
@@ -143,7 +146,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match err(Operation::Chat, r#"{"model":"m","messages":[{"content":"x"}]}"#) {
+        match err(
+            Operation::Chat,
+            r#"{"model":"m","messages":[{"content":"x"}]}"#,
+        ) {
             RequestError::Schema { param, .. } => {
                 assert_eq!(param.as_deref(), Some("messages[0]"));
             }
@@ -157,6 +163,9 @@ mod tests {
             err(Operation::Embedding, r#"{"model":"","input":"x"}"#),
             RequestError::Schema { .. }
         ));
-        assert!(matches!(err(Operation::Chat, "[]"), RequestError::Schema { .. }));
+        assert!(matches!(
+            err(Operation::Chat, "[]"),
+            RequestError::Schema { .. }
+        ));
     }
 }

@@ -236,7 +236,12 @@ fn vector(seed: u64, dims: usize) -> Vec<f32> {
             (rng % 2001) as f32 / 1000.0 - 1.0
         })
         .collect();
-    let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    let norm = raw
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
     raw.into_iter().map(|x| x / norm).collect()
 }
 
@@ -269,13 +274,16 @@ impl MockProvider {
     /// before each content chunk.
     fn paced(&self, events: Vec<(bool, Result<Bytes, ProviderError>)>) -> EventStream {
         let delay = self.config.chunk_delay;
-        Box::pin(stream::unfold(events.into_iter(), move |mut it| async move {
-            let (paced, item) = it.next()?;
-            if paced && delay > Duration::ZERO {
-                tokio::time::sleep(delay).await;
-            }
-            Some((item.map(|data| StreamEvent { data }), it))
-        }))
+        Box::pin(stream::unfold(
+            events.into_iter(),
+            move |mut it| async move {
+                let (paced, item) = it.next()?;
+                if paced && delay > Duration::ZERO {
+                    tokio::time::sleep(delay).await;
+                }
+                Some((item.map(|data| StreamEvent { data }), it))
+            },
+        ))
     }
 
     fn chunks<'a>(&self, plan: &'a Plan) -> impl Iterator<Item = String> + 'a {
@@ -323,7 +331,10 @@ impl MockProvider {
             };
             events.push((true, chunk(delta, None, None)));
         }
-        events.push((false, chunk(Delta::default(), Some(plan.finish_reason()), None)));
+        events.push((
+            false,
+            chunk(Delta::default(), Some(plan.finish_reason()), None),
+        ));
         events.push((false, chunk(Delta::default(), None, Some(plan.usage()))));
         events.push((false, Ok(Bytes::from_static(b"[DONE]"))));
         self.paced(events)
@@ -367,8 +378,13 @@ mod tests {
     async fn chat_is_deterministic_and_counts_usage() {
         let p = mock(5, 1);
         let req = r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#;
-        let (ProviderResponse::Complete { body: a, usage }, ProviderResponse::Complete { body: b, .. }) =
-            (body(&p, Operation::Chat, req, false).await, body(&p, Operation::Chat, req, false).await)
+        let (
+            ProviderResponse::Complete { body: a, usage },
+            ProviderResponse::Complete { body: b, .. },
+        ) = (
+            body(&p, Operation::Chat, req, false).await,
+            body(&p, Operation::Chat, req, false).await,
+        )
         else {
             panic!("expected complete bodies")
         };
@@ -402,7 +418,8 @@ mod tests {
     async fn embeddings_are_unit_vectors() {
         let p = mock(1, 1);
         let req = r#"{"model":"e","input":["a","b"]}"#;
-        let ProviderResponse::Complete { body, .. } = body(&p, Operation::Embedding, req, false).await
+        let ProviderResponse::Complete { body, .. } =
+            body(&p, Operation::Embedding, req, false).await
         else {
             panic!("expected a body")
         };

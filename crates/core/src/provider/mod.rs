@@ -126,9 +126,15 @@ pub enum ProviderError {
     #[error("the upstream provider rejected the gateway's credentials (HTTP {status})")]
     Unauthorized { status: u16 },
     #[error("the upstream provider failed (HTTP {status}){}", fmt_msg(.message))]
-    Server { status: u16, message: Option<String> },
+    Server {
+        status: u16,
+        message: Option<String>,
+    },
     #[error("the upstream provider rejected the request (HTTP {status}){}", fmt_msg(.message))]
-    BadRequest { status: u16, message: Option<String> },
+    BadRequest {
+        status: u16,
+        message: Option<String>,
+    },
     #[error("the upstream provider sent an invalid response: {0}")]
     InvalidResponse(String),
     #[error("the upstream stream broke off: {0}")]
@@ -136,7 +142,10 @@ pub enum ProviderError {
 }
 
 fn fmt_msg(message: &Option<String>) -> String {
-    message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+    message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
 }
 
 impl ProviderError {
@@ -225,7 +234,10 @@ mod tests {
         let e = ProviderError::from_status(StatusCode::UNAUTHORIZED, Some("sk-xyz".into()));
         assert!(e.is_retryable());
         assert_eq!(e.client_status(), StatusCode::BAD_GATEWAY);
-        assert!(!e.to_string().contains("sk-xyz"), "upstream auth messages are not relayed");
+        assert!(
+            !e.to_string().contains("sk-xyz"),
+            "upstream auth messages are not relayed"
+        );
         let e = ProviderError::from_status(StatusCode::SERVICE_UNAVAILABLE, None);
         assert_eq!(e.client_status(), StatusCode::SERVICE_UNAVAILABLE);
         let e = ProviderError::from_status(StatusCode::INTERNAL_SERVER_ERROR, None);

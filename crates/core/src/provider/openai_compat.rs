@@ -67,7 +67,12 @@ impl OpenAiCompatible {
         }
     }
 
-    fn build(&self, op: Operation, body: Vec<u8>, stream: bool) -> Result<Request<Full<Bytes>>, ProviderError> {
+    fn build(
+        &self,
+        op: Operation,
+        body: Vec<u8>,
+        stream: bool,
+    ) -> Result<Request<Full<Bytes>>, ProviderError> {
         let uri = match op {
             Operation::Chat => &self.chat_url,
             Operation::Completion => &self.completions_url,
@@ -79,7 +84,11 @@ impl OpenAiCompatible {
             .header(CONTENT_TYPE, "application/json")
             .header(
                 ACCEPT,
-                if stream { "text/event-stream" } else { "application/json" },
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
             );
         if let Some(auth) = &self.authorization {
             builder = builder.header(AUTHORIZATION, auth.clone());
@@ -127,9 +136,8 @@ impl Provider for OpenAiCompatible {
             .await
             .map_err(|e| ProviderError::StreamBroken(e.to_string()))?
             .to_bytes();
-        let probe: UsageProbe = serde_json::from_slice(&body).map_err(|_| {
-            ProviderError::InvalidResponse("the response body is not JSON".into())
-        })?;
+        let probe: UsageProbe = serde_json::from_slice(&body)
+            .map_err(|_| ProviderError::InvalidResponse("the response body is not JSON".into()))?;
         Ok(ProviderResponse::Complete {
             body,
             usage: probe.usage,
@@ -141,7 +149,12 @@ impl Provider for OpenAiCompatible {
 fn connect_error(e: hyper_util::client::legacy::Error) -> ProviderError {
     use std::error::Error as _;
     let mut cause = e.source();
-    let mut detail = if e.is_connect() { "connection failed" } else { "request failed" }.to_owned();
+    let mut detail = if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
+    .to_owned();
     while let Some(c) = cause {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             detail = format!("{detail} ({})", io.kind());
@@ -166,7 +179,11 @@ enum UpstreamErrorDetail {
 
 /// The `error.message` of an upstream error body, if it is in OpenAI's shape.
 async fn error_message(body: Incoming) -> Option<String> {
-    let bytes = Limited::new(body, MAX_ERROR_BYTES).collect().await.ok()?.to_bytes();
+    let bytes = Limited::new(body, MAX_ERROR_BYTES)
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
     parse_error_message(&bytes)
 }
 
@@ -257,7 +274,10 @@ mod tests {
             parse_error_message(br#"{"error":{"message":"bad","type":"x"}}"#).as_deref(),
             Some("bad")
         );
-        assert_eq!(parse_error_message(br#"{"error":"plain"}"#).as_deref(), Some("plain"));
+        assert_eq!(
+            parse_error_message(br#"{"error":"plain"}"#).as_deref(),
+            Some("plain")
+        );
         assert_eq!(parse_error_message(b"<html>"), None);
     }
 

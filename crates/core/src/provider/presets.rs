@@ -66,7 +66,11 @@ pub fn find(name: &str) -> Option<&'static Preset> {
 
 /// The preset names, for error messages and `--help`.
 pub fn names() -> String {
-    PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    PRESETS
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -79,7 +83,12 @@ mod tests {
             assert!(PRESETS[..i].iter().all(|q| q.name != p.name), "{}", p.name);
             assert!(p.base_url.parse::<http::Uri>().is_ok(), "{}", p.name);
             assert!(!p.base_url.ends_with('/'), "{}", p.name);
-            assert_eq!(p.needs_key, p.base_url.starts_with("https://"), "{}", p.name);
+            assert_eq!(
+                p.needs_key,
+                p.base_url.starts_with("https://"),
+                "{}",
+                p.name
+            );
         }
         assert_eq!(find("groq").map(|p| p.name), Some("groq"));
         assert!(find("nope").is_none());

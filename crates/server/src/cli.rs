@@ -1,0 +1,125 @@
+//! The command line: `serve`, `check-config`, `hash-key`, with help texts for a newcomer.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use portcullis_core::config::Config;
+
+const ABOUT: &str = "Portcullis: one OpenAI-compatible door between your applications and many \
+LLM providers. Applications change only their base URL and key; the gateway holds the provider \
+credentials, routes each request and fails over between deployments.";
+
+const AFTER_HELP: &str = "\
+Quick start (offline, with the built-in mock provider):
+  portcullis serve --config examples/quickstart.yaml
+  curl http://127.0.0.1:4000/v1/chat/completions \\
+    -H 'Authorization: Bearer sk-portcullis-demo' -H 'Content-Type: application/json' \\
+    -d '{\"model\":\"demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'
+
+The config file is YAML; write secrets as ${ENV_VAR} references. See docs/configuration.md.";
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway. It reloads the config on SIGHUP and when the file changes, and shuts
+    /// down gracefully on SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Check a config file and report every problem with its path; exits 1 if there is any.
+    CheckConfig(ConfigArg),
+    /// Print the SHA-256 of an API key, to put in `auth.keys[].sha256`. Reads the key from
+    /// standard input when it is not given (so it stays out of your shell history).
+    HashKey(HashKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Path of the YAML config file.
+    #[arg(short, long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Address to listen on, overriding `server.listen` (port 0 picks a free port).
+    #[arg(short, long, value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct HashKeyArgs {
+    /// The key to hash; read from standard input when omitted.
+    pub key: Option<String>,
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn check_config(args: &ConfigArg) -> ExitCode {
+    match Config::load(&args.config) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} providers, {} models, {} keys{})",
+                args.config.display(),
+                config.providers.len(),
+                config.models.len(),
+                config.auth.keys.len(),
+                if config.auth.master_key.is_some() {
+                    " and a master key"
+                } else {
+                    ""
+                },
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!(
+                "{}: {} problem{}",
+                args.config.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+pub fn hash_key(args: HashKeyArgs) -> ExitCode {
+    let key = match args.key {
+        Some(k) => k,
+        None => {
+            let mut s = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                eprintln!("cannot read the key from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            s
+        }
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        eprintln!("the key is empty");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", hex_digest(key));
+    ExitCode::SUCCESS
+}
+
+fn hex_digest(key: &str) -> String {
+    portcullis_core::auth::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

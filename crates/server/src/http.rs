@@ -1,0 +1,202 @@
+//! The HTTP edge: axum routes for the OpenAI-compatible API and the health probes, the
+//! request-id layer, body limits, and the rendering of every reply (errors in OpenAI's shape,
+//! never an HTML or plain-text page).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use portcullis_core::error::RequestError;
+use portcullis_core::pipeline::{self, Reply};
+use portcullis_core::provider::Operation;
+use portcullis_core::{Gateway, GatewayError, request_id};
+use tracing::Instrument;
+
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub max_body_bytes: usize,
+}
+
+/// The request id of the current request, set by the request-id layer.
+#[derive(Debug, Clone)]
+struct RequestId(Arc<str>);
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{*id}", get(get_model))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_id_layer))
+        .with_state(state)
+}
+
+/// Gives every request an id (the client's `x-request-id` if sane), a log span carrying it,
+/// and echoes it on the response.
+async fn request_id_layer(mut request: Request, next: Next) -> Response {
+    let id = request_id::accept_or_generate(
+        request
+            .headers()
+            .get(X_REQUEST_ID)
+            .map(HeaderValue::as_bytes),
+    );
+    let span = tracing::info_span!("request", request_id = %id);
+    let header = HeaderValue::try_from(id.as_str()).ok();
+    request.extensions_mut().insert(RequestId(Arc::from(id)));
+    let mut response = next.run(request).instrument(span).await;
+    if let Some(h) = header {
+        response.headers_mut().insert(X_REQUEST_ID, h);
+    }
+    response
+}
+
+async fn chat(state: State<AppState>, request: Request) -> Response {
+    complete(state, Operation::Chat, request).await
+}
+
+async fn completions(state: State<AppState>, request: Request) -> Response {
+    complete(state, Operation::Completion, request).await
+}
+
+async fn embeddings(state: State<AppState>, request: Request) -> Response {
+    complete(state, Operation::Embedding, request).await
+}
+
+async fn complete(State(state): State<AppState>, op: Operation, request: Request) -> Response {
+    let id = request_id_of(&request);
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let access_log = state.gateway.runtime().access_log;
+            let mut ctx = pipeline::RequestCtx::new(op.endpoint(), &id, access_log);
+            ctx.fail(&e);
+            return error_response(&e);
+        }
+    };
+    render(pipeline::handle(&state.gateway, op, &id, &parts.headers, &body).await)
+}
+
+async fn list_models(State(state): State<AppState>, request: Request) -> Response {
+    let id = request_id_of(&request);
+    render(pipeline::list_models(
+        &state.gateway,
+        &id,
+        request.headers(),
+        None,
+    ))
+}
+
+async fn get_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    request: Request,
+) -> Response {
+    let id = request_id_of(&request);
+    render(pipeline::list_models(
+        &state.gateway,
+        &id,
+        request.headers(),
+        Some(&model),
+    ))
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.gateway.is_draining() {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(br#"{"status":"draining"}"#),
+        );
+    }
+    let body = format!(
+        r#"{{"status":"ready","config_generation":{}}}"#,
+        state.gateway.generation()
+    );
+    json_response(StatusCode::OK, Bytes::from(body))
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    error_response(&GatewayError::RouteNotFound {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    })
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error_response(&GatewayError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    })
+}
+
+fn request_id_of(request: &Request) -> Arc<str> {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .map_or_else(|| Arc::from(request_id::generate()), |r| r.0.clone())
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (early when Content-Length says so).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    let too_large = || GatewayError::from(RequestError::TooLarge { limit });
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(_) => Err(RequestError::Json("the request body could not be read".into()).into()),
+    }
+}
+
+fn render(reply: Reply) -> Response {
+    match reply {
+        Reply::Json { status, body } => json_response(status, body),
+        Reply::Error(e) => error_response(&e),
+        Reply::Stream(stream) => {
+            let mut response = Response::new(Body::from_stream(stream));
+            let h = response.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            response
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error_response(error: &GatewayError) -> Response {
+    json_response(error.status(), Bytes::from(error.to_json()))
+}
