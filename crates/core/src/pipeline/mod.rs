@@ -102,7 +102,7 @@ pub enum Reply {
     /// A JSON body with a status.
     Json { status: StatusCode, body: Bytes },
     /// An SSE stream.
-    Stream(ClientStream),
+    Stream(Box<ClientStream>),
     /// A failure, rendered in the API's error shape.
     Error(GatewayError),
 }
@@ -129,7 +129,7 @@ pub async fn handle(
         }
         Ok(Dispatched::Stream { first, rest }) => {
             ctx.status = StatusCode::OK;
-            Reply::Stream(ClientStream::new(ctx, first, rest))
+            Reply::Stream(Box::new(ClientStream::new(ctx, first, rest)))
         }
         Err(e) => {
             ctx.fail(&e);

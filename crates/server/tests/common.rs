@@ -1,0 +1,61 @@
+//! Shared helpers of the integration tests: configs and clients.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use portcullis_testkit::{LIMITED_KEY_SHA256, TEST_KEY, TEST_KEY_SHA256};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// A config with JSON logs, the test keys, and `providers`/`models` YAML blocks as given.
+pub fn config(providers: &str, models: &str) -> String {
+    format!(
+        r#"
+logging: {{ format: json, level: info }}
+reload: {{ poll_interval: 100ms }}
+auth:
+  keys:
+    - {{ name: test, sha256: "{TEST_KEY_SHA256}" }}
+    - {{ name: limited, sha256: "{LIMITED_KEY_SHA256}", models: ["gpt-*"] }}
+providers:
+{providers}
+models:
+{models}
+"#
+    )
+}
+
+/// One OpenAI-compatible provider `up` at `base_url`, and models `gpt-test` (chat) and
+/// `embed-test` on it.
+pub fn single_upstream(base_url: &str) -> String {
+    config(
+        &format!(
+            r#"  up: {{ type: openai_compatible, base_url: "{base_url}", api_key: "sk-upstream-secret-0001" }}"#
+        ),
+        r#"  gpt-test: { deployments: [{ provider: up, model: upstream-model }] }
+  embed-test: { deployments: [{ provider: up, model: upstream-embed }] }
+  other-model: { deployments: [{ provider: up }] }"#,
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap_or_default()
+}
+
+pub fn post(url: String, body: serde_json::Value) -> reqwest::RequestBuilder {
+    client().post(url).bearer_auth(TEST_KEY).json(&body)
+}
+
+pub fn chat_body(model: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+/// The `data:` payloads of an SSE body.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}

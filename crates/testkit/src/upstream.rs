@@ -1,0 +1,365 @@
+//! A mock OpenAI-compatible upstream on 127.0.0.1 (port 0). Each request is recorded, then
+//! answered by a handler the test supplies (or [`openai_reply`], which behaves like OpenAI's
+//! chat, completions and embeddings endpoints). It counts requests whose answer was abandoned
+//! before it was complete, which is how tests see that the gateway cancelled an upstream call.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+/// One request the mock received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+}
+
+/// How a streamed reply ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseEnd {
+    /// The body ends normally.
+    Close,
+    /// The connection is cut mid-body (a truncated stream).
+    Abort,
+    /// The body stays open and silent.
+    Hang,
+}
+
+/// What the mock answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Json {
+        status: u16,
+        body: Value,
+    },
+    Raw {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
+    /// SSE `data:` payloads, sent one by one with `delay` before each.
+    Sse {
+        events: Vec<String>,
+        delay: Duration,
+        end: SseEnd,
+    },
+    Delay(Duration, Box<Reply>),
+    /// Never answers.
+    Hang,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self::Json { status, body }
+    }
+
+    pub fn error(status: u16, message: &str) -> Self {
+        Self::json(
+            status,
+            json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}}),
+        )
+    }
+
+    pub fn after(self, delay: Duration) -> Self {
+        Self::Delay(delay, Box::new(self))
+    }
+}
+
+type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
+#[derive(Clone)]
+struct Shared {
+    handler: Handler,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    abandoned: Arc<AtomicUsize>,
+}
+
+/// The running mock; it stops when dropped.
+#[derive(Debug)]
+pub struct MockUpstream {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    abandoned: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockUpstream {
+    /// A mock that behaves like OpenAI.
+    pub async fn openai() -> anyhow::Result<Self> {
+        Self::start(openai_reply).await
+    }
+
+    /// A mock answering with `handler`.
+    pub async fn start(
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        let shared = Shared {
+            handler: Arc::new(handler),
+            requests: Arc::default(),
+            abandoned: Arc::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            requests: shared.requests,
+            abandoned: shared.abandoned,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the base URL to configure.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.lock().map(|r| r.len()).unwrap_or_default()
+    }
+
+    /// Requests whose reply was dropped before it was complete (the caller went away).
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts an abandoned reply unless disarmed.
+struct Abandon(Option<Arc<AtomicUsize>>);
+
+impl Abandon {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    };
+    let reply = (shared.handler)(&recorded);
+    if let Ok(mut r) = shared.requests.lock() {
+        r.push(recorded);
+    }
+    let mut guard = Abandon(Some(shared.abandoned.clone()));
+    render(reply, &mut guard).await
+}
+
+async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
+    loop {
+        match reply {
+            Reply::Delay(d, next) => {
+                tokio::time::sleep(d).await;
+                reply = *next;
+            }
+            Reply::Hang => std::future::pending::<()>().await,
+            Reply::Json { status, body } => {
+                guard.disarm();
+                return respond(status, "application/json", Body::from(body.to_string()));
+            }
+            Reply::Raw {
+                status,
+                content_type,
+                body,
+            } => {
+                guard.disarm();
+                return respond(status, content_type, Body::from(body));
+            }
+            Reply::Sse { events, delay, end } => {
+                let mut stream_guard = Abandon(guard.0.take());
+                let s = futures_util::stream::iter(events)
+                    .then(move |e| async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, std::io::Error>(Bytes::from(format!("data: {e}\n\n")))
+                    })
+                    .chain(futures_util::stream::once(async move {
+                        match end {
+                            SseEnd::Close => {
+                                stream_guard.disarm();
+                                Ok(Bytes::new())
+                            }
+                            SseEnd::Abort => {
+                                // Let the events before the cut reach the wire first.
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                stream_guard.disarm();
+                                Err(std::io::Error::other("cut"))
+                            }
+                            SseEnd::Hang => {
+                                let _keep = stream_guard;
+                                std::future::pending::<Result<Bytes, std::io::Error>>().await
+                            }
+                        }
+                    }));
+                return respond(200, "text/event-stream", Body::from_stream(s));
+            }
+        }
+    }
+}
+
+fn respond(status: u16, content_type: &'static str, body: Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// The model name the request carried.
+fn model_of(r: &Recorded) -> String {
+    r.body["model"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A chat chunk in OpenAI's format.
+pub fn chat_chunk(
+    model: &str,
+    delta: Value,
+    finish: Option<&str>,
+    with_usage_field: bool,
+) -> String {
+    let mut c = json!({
+        "id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": 1_700_000_000,
+        "model": model, "system_fingerprint": "fp_mock",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+    });
+    if with_usage_field {
+        c["usage"] = Value::Null;
+    }
+    c.to_string()
+}
+
+/// Behaves like OpenAI for chat (JSON and SSE, with the usage chunk only when asked for),
+/// completions and embeddings. The answer text is always "Hello world".
+pub fn openai_reply(r: &Recorded) -> Reply {
+    let model = model_of(r);
+    let stream = r.body["stream"] == json!(true);
+    let usage_asked = r.body["stream_options"]["include_usage"] == json!(true);
+    let usage = json!({"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12});
+    match r.path.as_str() {
+        "/v1/chat/completions" if stream => {
+            let mut events = vec![
+                chat_chunk(
+                    &model,
+                    json!({"role": "assistant", "content": ""}),
+                    None,
+                    usage_asked,
+                ),
+                chat_chunk(&model, json!({"content": "Hello"}), None, usage_asked),
+                chat_chunk(&model, json!({"content": " world"}), None, usage_asked),
+                chat_chunk(&model, json!({}), Some("stop"), usage_asked),
+            ];
+            if usage_asked {
+                events.push(
+                    json!({"id": "chatcmpl-upstream", "object": "chat.completion.chunk",
+                        "created": 1_700_000_000, "model": model, "choices": [], "usage": usage})
+                    .to_string(),
+                );
+            }
+            events.push("[DONE]".into());
+            Reply::Sse {
+                events,
+                delay: Duration::from_millis(5),
+                end: SseEnd::Close,
+            }
+        }
+        "/v1/chat/completions" => Reply::json(
+            200,
+            json!({
+                "id": "chatcmpl-upstream", "object": "chat.completion", "created": 1_700_000_000,
+                "model": model, "system_fingerprint": "fp_mock",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello world",
+                    "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+                "usage": usage, "service_tier": "default", "x_vendor_extension": {"kept": true},
+            }),
+        ),
+        "/v1/completions" if stream => {
+            let chunk = |text: &str, finish: Value| {
+                json!({"id": "cmpl-upstream", "object": "text_completion", "created": 1_700_000_000,
+                    "model": model, "choices": [{"index": 0, "text": text, "logprobs": null,
+                    "finish_reason": finish}]})
+                .to_string()
+            };
+            let mut events = vec![chunk("Hello", Value::Null), chunk(" world", json!("stop"))];
+            if usage_asked {
+                events.push(
+                    json!({"id": "cmpl-upstream", "object": "text_completion",
+                        "created": 1_700_000_000, "model": model, "choices": [], "usage": usage})
+                    .to_string(),
+                );
+            }
+            events.push("[DONE]".into());
+            Reply::Sse {
+                events,
+                delay: Duration::from_millis(5),
+                end: SseEnd::Close,
+            }
+        }
+        "/v1/completions" => Reply::json(
+            200,
+            json!({"id": "cmpl-upstream", "object": "text_completion", "created": 1_700_000_000,
+                "model": model, "choices": [{"index": 0, "text": "Hello world", "logprobs": null,
+                "finish_reason": "stop"}], "usage": usage}),
+        ),
+        "/v1/embeddings" => {
+            let n = r.body["input"].as_array().map_or(1, Vec::len);
+            let data: Vec<Value> = (0..n)
+                .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}))
+                .collect();
+            Reply::json(
+                200,
+                json!({"object": "list", "data": data, "model": model,
+                    "usage": {"prompt_tokens": 4, "total_tokens": 4}}),
+            )
+        }
+        _ => Reply::error(404, "no such route on the mock"),
+    }
+}
