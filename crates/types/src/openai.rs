@@ -242,7 +242,14 @@ pub struct EmbeddingResponse {
     pub object: String,
     pub data: Vec<Embedding>,
     pub model: String,
-    pub usage: crate::Usage,
+    pub usage: EmbeddingUsage,
+}
+
+/// Usage of an embeddings request: OpenAI reports no completion tokens here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingUsage {
+    pub prompt_tokens: u64,
+    pub total_tokens: u64,
 }
 
 /// One vector of an [`EmbeddingResponse`].
@@ -250,7 +257,15 @@ pub struct EmbeddingResponse {
 pub struct Embedding {
     pub object: String,
     pub index: u32,
-    pub embedding: Vec<f32>,
+    pub embedding: EmbeddingVector,
+}
+
+/// A vector as floats, or as base64 of little-endian `f32`s (`encoding_format: "base64"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f32>),
+    Base64(String),
 }
 
 // Content never reaches logs: these types print their shape, not their text.

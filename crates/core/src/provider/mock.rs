@@ -11,7 +11,7 @@ use futures_util::stream;
 use portcullis_types::Usage;
 use portcullis_types::openai::{
     AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta,
-    Embedding, EmbeddingResponse, TextChoice, TextCompletion,
+    Embedding, EmbeddingResponse, EmbeddingUsage, EmbeddingVector, TextChoice, TextCompletion,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -192,13 +192,22 @@ impl Provider for MockProvider {
                     other => vec![other.to_string()],
                 };
                 let dims = self.config.embedding_dimensions as usize;
+                let base64 =
+                    r.extra.get("encoding_format").and_then(Value::as_str) == Some("base64");
                 let data = inputs
                     .iter()
                     .enumerate()
-                    .map(|(i, text)| Embedding {
-                        object: "embedding".into(),
-                        index: i as u32,
-                        embedding: vector(fnv1a(text.as_bytes()), dims),
+                    .map(|(i, text)| {
+                        let v = vector(fnv1a(text.as_bytes()), dims);
+                        Embedding {
+                            object: "embedding".into(),
+                            index: i as u32,
+                            embedding: if base64 {
+                                EmbeddingVector::Base64(encode_f32_base64(&v))
+                            } else {
+                                EmbeddingVector::Float(v)
+                            },
+                        }
                     })
                     .collect();
                 let chars: usize = inputs.iter().map(|s| s.chars().count()).sum();
@@ -207,7 +216,10 @@ impl Provider for MockProvider {
                     object: "list".into(),
                     data,
                     model: r.model.clone(),
-                    usage,
+                    usage: EmbeddingUsage {
+                        prompt_tokens: usage.prompt_tokens,
+                        total_tokens: usage.total_tokens,
+                    },
                 })?;
                 Ok(complete(body, usage))
             }
@@ -223,6 +235,13 @@ fn complete(body: Bytes, usage: Usage) -> ProviderResponse {
         body,
         usage: Some(usage),
     }
+}
+
+/// Base64 of the little-endian bytes of `v`, as OpenAI encodes `encoding_format: "base64"`.
+fn encode_f32_base64(v: &[f32]) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A unit vector derived from `seed`.
@@ -369,7 +388,7 @@ mod tests {
         })
     }
 
-    async fn body(p: &MockProvider, op: Operation, req: &str, stream: bool) -> ProviderResponse {
+    async fn call(p: &MockProvider, op: Operation, req: &str, stream: bool) -> ProviderResponse {
         let request = parse(op, req.as_bytes()).unwrap();
         p.call(op, &request, stream).await.unwrap()
     }
@@ -382,8 +401,8 @@ mod tests {
             ProviderResponse::Complete { body: a, usage },
             ProviderResponse::Complete { body: b, .. },
         ) = (
-            body(&p, Operation::Chat, req, false).await,
-            body(&p, Operation::Chat, req, false).await,
+            call(&p, Operation::Chat, req, false).await,
+            call(&p, Operation::Chat, req, false).await,
         )
         else {
             panic!("expected complete bodies")
@@ -400,7 +419,7 @@ mod tests {
     async fn chat_stream_chunks_and_usage() {
         let p = mock(5, 2);
         let req = r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":4,"stream":true}"#;
-        let ProviderResponse::Stream(s) = body(&p, Operation::Chat, req, true).await else {
+        let ProviderResponse::Stream(s) = call(&p, Operation::Chat, req, true).await else {
             panic!("expected a stream")
         };
         let events: Vec<_> = s.map(|e| e.unwrap().data).collect().await;
@@ -419,7 +438,7 @@ mod tests {
         let p = mock(1, 1);
         let req = r#"{"model":"e","input":["a","b"]}"#;
         let ProviderResponse::Complete { body, .. } =
-            body(&p, Operation::Embedding, req, false).await
+            call(&p, Operation::Embedding, req, false).await
         else {
             panic!("expected a body")
         };
@@ -430,5 +449,20 @@ mod tests {
         assert_eq!(e.len(), 16);
         let norm: f64 = e.iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-3);
+        assert!(v["usage"].get("completion_tokens").is_none());
+
+        let req = r#"{"model":"e","input":"a","encoding_format":"base64"}"#;
+        let ProviderResponse::Complete { body, .. } =
+            call(&p, Operation::Embedding, req, false).await
+        else {
+            panic!("expected a body")
+        };
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let encoded = v["data"][0]["embedding"].as_str().unwrap();
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        assert_eq!(bytes.len(), 16 * 4);
     }
 }
