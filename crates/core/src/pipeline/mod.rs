@@ -165,7 +165,15 @@ pub fn list_models(
 ) -> Reply {
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new("/v1/models", request_id, runtime.access_log);
-    match models::list(&runtime, headers, id) {
+    let listed = runtime
+        .keys
+        .authenticate(headers)
+        .map_err(GatewayError::from)
+        .and_then(|p| {
+            ctx.key_name = Some(p.key_name.clone());
+            models::list(&runtime, &p, id)
+        });
+    match listed {
         Ok(body) => {
             ctx.status = StatusCode::OK;
             ctx.complete();

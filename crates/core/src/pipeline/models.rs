@@ -1,18 +1,17 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: the models the calling key may use.
 
 use bytes::Bytes;
-use http::HeaderMap;
 use portcullis_types::models::{Model, ModelList};
 
+use crate::auth::Principal;
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
 
 pub fn list(
     runtime: &Runtime,
-    headers: &HeaderMap,
+    principal: &Principal,
     id: Option<&str>,
 ) -> Result<Bytes, GatewayError> {
-    let principal = runtime.keys.authenticate(headers)?;
     let to_model = |name: &str| Model::new(name, runtime.created, "portcullis");
     let body = match id {
         Some(id) => {
