@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod json_scan;
 pub mod pipeline;
 pub mod provider;
 pub mod request_id;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 pub use error::GatewayError;
+pub use pipeline::record::{AccessLog, AccessRecord};
 pub use runtime::Runtime;
 
 /// The live gateway: the current runtime snapshot plus process-wide state.
@@ -29,15 +31,23 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     generation: AtomicU64,
     draining: AtomicBool,
+    access_log: Option<Arc<dyn AccessLog>>,
 }
 
 impl Gateway {
-    pub fn new(runtime: Runtime) -> Self {
+    /// A gateway serving `runtime`, writing access records to `access_log` (none: no records).
+    pub fn new(runtime: Runtime, access_log: Option<Arc<dyn AccessLog>>) -> Self {
         Self {
             runtime: ArcSwap::from_pointee(runtime),
             generation: AtomicU64::new(1),
             draining: AtomicBool::new(false),
+            access_log,
         }
+    }
+
+    /// The access-log sink, for a new request's context.
+    pub fn access_log(&self) -> Option<Arc<dyn AccessLog>> {
+        self.access_log.clone()
     }
 
     /// The snapshot a request works with from start to end.

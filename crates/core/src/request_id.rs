@@ -27,7 +27,15 @@ pub fn accept_or_generate(client: Option<&[u8]>) -> String {
 /// A new id such as `req_3f2a9c1d0b7e4a51000000000000002a`.
 pub fn generate() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("req_{:016x}{:016x}", *PREFIX, n)
+    let mut id = String::with_capacity(36);
+    id.push_str("req_");
+    for word in [*PREFIX, n] {
+        for shift in (0..16).rev() {
+            let nibble = ((word >> (shift * 4)) & 0xf) as u8;
+            id.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
+        }
+    }
+    id
 }
 
 #[cfg(test)]
@@ -41,5 +49,8 @@ mod tests {
         assert!(accept_or_generate(Some(&[b'a'; 129])).starts_with("req_"));
         assert!(accept_or_generate(None).starts_with("req_"));
         assert_ne!(generate(), generate());
+        let id = generate();
+        assert_eq!(id.len(), 36);
+        assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

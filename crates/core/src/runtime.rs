@@ -43,7 +43,6 @@ impl Route {
 pub struct Runtime {
     pub routes: HashMap<String, Arc<Route>>,
     pub keys: KeyTable,
-    pub access_log: bool,
     /// Unix seconds when this snapshot was built: the `created` of listed models.
     pub created: u64,
 }
@@ -96,7 +95,6 @@ impl Runtime {
         Self {
             routes,
             keys: KeyTable::from_config(&config.auth),
-            access_log: config.logging.access_log,
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -18,7 +17,6 @@ use portcullis_core::error::RequestError;
 use portcullis_core::pipeline::{self, Reply};
 use portcullis_core::provider::Operation;
 use portcullis_core::{Gateway, GatewayError, request_id};
-use tracing::Instrument;
 
 const X_REQUEST_ID: &str = "x-request-id";
 
@@ -28,10 +26,6 @@ pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub max_body_bytes: usize,
 }
-
-/// The request id of the current request, set by the request-id layer.
-#[derive(Debug, Clone)]
-struct RequestId(Arc<str>);
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -44,117 +38,103 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_id_layer))
         .with_state(state)
 }
 
-/// Gives every request an id (the client's `x-request-id` if sane), a log span carrying it,
-/// and echoes it on the response.
-async fn request_id_layer(mut request: Request, next: Next) -> Response {
-    let id = request_id::accept_or_generate(
-        request
-            .headers()
-            .get(X_REQUEST_ID)
-            .map(HeaderValue::as_bytes),
-    );
-    let span = tracing::info_span!("request", request_id = %id);
-    let header = HeaderValue::try_from(id.as_str()).ok();
-    request.extensions_mut().insert(RequestId(Arc::from(id)));
-    let mut response = next.run(request).instrument(span).await;
-    if let Some(h) = header {
+/// Every handler names its request with the client's `x-request-id` (if sane) or a new id,
+/// and echoes it on the response. Log lines of a request carry the id as a field. (Done in
+/// the handlers rather than in a middleware layer or a tracing span: both cost more than the
+/// rest of the request path.)
+fn request_id(headers: &HeaderMap) -> String {
+    request_id::accept_or_generate(headers.get(X_REQUEST_ID).map(HeaderValue::as_bytes))
+}
+
+fn tagged(mut response: Response, id: &str) -> Response {
+    if let Ok(h) = HeaderValue::try_from(id) {
         response.headers_mut().insert(X_REQUEST_ID, h);
     }
     response
 }
 
-async fn chat(state: State<AppState>, request: Request) -> Response {
-    complete(state, Operation::Chat, request).await
+async fn chat(State(state): State<AppState>, request: Request) -> Response {
+    complete(&state, Operation::Chat, request).await
 }
 
-async fn completions(state: State<AppState>, request: Request) -> Response {
-    complete(state, Operation::Completion, request).await
+async fn completions(State(state): State<AppState>, request: Request) -> Response {
+    complete(&state, Operation::Completion, request).await
 }
 
-async fn embeddings(state: State<AppState>, request: Request) -> Response {
-    complete(state, Operation::Embedding, request).await
+async fn embeddings(State(state): State<AppState>, request: Request) -> Response {
+    complete(&state, Operation::Embedding, request).await
 }
 
-async fn complete(State(state): State<AppState>, op: Operation, request: Request) -> Response {
-    let id = request_id_of(&request);
+async fn complete(state: &AppState, op: Operation, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
-        Ok(b) => b,
+    let id = request_id(&parts.headers);
+    let response = match read_body(&parts.headers, body, state.max_body_bytes).await {
+        Ok(body) => render(pipeline::handle(&state.gateway, op, &id, &parts.headers, &body).await),
         Err(e) => {
-            let access_log = state.gateway.runtime().access_log;
-            let mut ctx = pipeline::RequestCtx::new(op.endpoint(), &id, access_log);
+            let mut ctx = pipeline::RequestCtx::new(op.endpoint(), &id, state.gateway.access_log());
             ctx.fail(&e);
-            return error_response(&e);
+            error_response(&e)
         }
     };
-    render(pipeline::handle(&state.gateway, op, &id, &parts.headers, &body).await)
+    tagged(response, &id)
 }
 
-async fn list_models(State(state): State<AppState>, request: Request) -> Response {
-    let id = request_id_of(&request);
-    render(pipeline::list_models(
-        &state.gateway,
+async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let id = request_id(&headers);
+    tagged(
+        render(pipeline::list_models(&state.gateway, &id, &headers, None)),
         &id,
-        request.headers(),
-        None,
-    ))
+    )
 }
 
 async fn get_model(
     State(state): State<AppState>,
     Path(model): Path<String>,
-    request: Request,
+    headers: HeaderMap,
 ) -> Response {
-    let id = request_id_of(&request);
-    render(pipeline::list_models(
-        &state.gateway,
-        &id,
-        request.headers(),
-        Some(&model),
-    ))
+    let id = request_id(&headers);
+    let reply = pipeline::list_models(&state.gateway, &id, &headers, Some(&model));
+    tagged(render(reply), &id)
 }
 
-async fn healthz() -> Response {
-    json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+async fn healthz(headers: HeaderMap) -> Response {
+    let ok = json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#));
+    tagged(ok, &request_id(&headers))
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    if state.gateway.is_draining() {
-        return json_response(
+async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let response = if state.gateway.is_draining() {
+        json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from_static(br#"{"status":"draining"}"#),
+        )
+    } else {
+        let body = format!(
+            r#"{{"status":"ready","config_generation":{}}}"#,
+            state.gateway.generation()
         );
-    }
-    let body = format!(
-        r#"{{"status":"ready","config_generation":{}}}"#,
-        state.gateway.generation()
-    );
-    json_response(StatusCode::OK, Bytes::from(body))
+        json_response(StatusCode::OK, Bytes::from(body))
+    };
+    tagged(response, &request_id(&headers))
 }
 
-async fn not_found(method: Method, uri: Uri) -> Response {
-    error_response(&GatewayError::RouteNotFound {
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let error = GatewayError::RouteNotFound {
         method: method.to_string(),
         path: uri.path().to_owned(),
-    })
+    };
+    tagged(error_response(&error), &request_id(&headers))
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    error_response(&GatewayError::MethodNotAllowed {
+async fn method_not_allowed(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let error = GatewayError::MethodNotAllowed {
         method: method.to_string(),
         path: uri.path().to_owned(),
-    })
-}
-
-fn request_id_of(request: &Request) -> Arc<str> {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .map_or_else(|| Arc::from(request_id::generate()), |r| r.0.clone())
+    };
+    tagged(error_response(&error), &request_id(&headers))
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (early when Content-Length says so).

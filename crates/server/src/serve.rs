@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt;
 use portcullis_core::config::Config;
 use portcullis_core::provider::client;
-use portcullis_core::{Gateway, Runtime};
+use portcullis_core::{AccessLog, Gateway, Runtime};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -33,7 +32,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let _log_guard = match crate::logging::init(&config.logging) {
+    let (_log_guard, access_log) = match crate::logging::init(&config.logging) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("portcullis: cannot start logging: {e}");
@@ -50,7 +49,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, config)) {
+    match runtime.block_on(serve(args, config, access_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the gateway stopped on an error");
@@ -59,9 +58,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
+async fn serve(
+    args: ServeArgs,
+    config: Config,
+    access_log: Option<Arc<dyn AccessLog>>,
+) -> anyhow::Result<()> {
     let http = client::build(config.server.connect_timeout).context("building the HTTP client")?;
-    let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http)));
+    let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http), access_log));
     let listen = args.listen.unwrap_or(config.server.listen);
     let listener = TcpListener::bind(listen)
         .await
@@ -93,24 +96,13 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         gateway,
         max_body_bytes: config.server.max_body_bytes,
     };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        let _ = graceful_rx.wait_for(|stop| *stop).await;
-    });
-    let mut deadline_rx = stop_rx;
-    let grace = config.server.shutdown_grace;
-    tokio::select! {
-        result = server => result.context("serving")?,
-        () = async move {
-            let _ = deadline_rx.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_s = grace.as_secs_f64(), "shutdown grace period over: closing the remaining connections");
-        }
-    }
+    crate::listener::serve(
+        listener,
+        router(state),
+        stop_rx,
+        config.server.shutdown_grace,
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

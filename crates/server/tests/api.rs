@@ -219,7 +219,7 @@ async fn streams_are_forwarded_as_they_arrive_and_a_leaving_client_cancels_upstr
         .find(|l| l["message"] == "request finished")
         .unwrap();
     assert_eq!(line["http.status"], 499);
-    assert_eq!(line["outcome"], "ClientGone");
+    assert_eq!(line["outcome"], "client_gone");
 }
 
 #[tokio::test]
@@ -443,13 +443,49 @@ async fn request_errors_have_the_right_status_and_shape() {
     )
     .await;
     assert_eq!(s, 405);
-    let big = json!({"model": "gpt-test", "messages": [{"role": "user", "content": "x".repeat(11 * 1024 * 1024)}]});
-    let (s, b) = error_of(post(chat.clone(), big).send().await.unwrap()).await;
+    assert_eq!(upstream.count(), 0);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_declared_or_streamed() {
+    let upstream = MockUpstream::openai().await.unwrap();
+    let yaml = single_upstream(&upstream.base_url()).replace(
+        "logging: { format: json, level: info }",
+        "logging: { format: json, level: info }\nserver: { max_body_bytes: 1024 }",
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let big =
+        json!({"model": "gpt-test", "messages": [{"role": "user", "content": "x".repeat(2048)}]});
+    let declared = post(gw.url("/v1/chat/completions"), big.clone())
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = error_of(declared).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (413, Some("body_too_large"))
     );
-    assert_eq!(upstream.count(), 0);
+    let bytes = serde_json::to_vec(&big).unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(256).map(|c| Ok(c.to_vec())).collect();
+    let streamed = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(TEST_KEY)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let (s, _) = error_of(streamed).await;
+    assert_eq!(s, 413);
+    let small = post(gw.url("/v1/chat/completions"), chat_body("gpt-test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    assert_eq!(upstream.count(), 1);
 }
 
 /// Answers every request with `reply`, for upstream error tests.

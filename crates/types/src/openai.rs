@@ -17,7 +17,7 @@ pub struct StreamOptions {
 
 /// One message of a chat request. Only the role is typed; content, tool calls and any other
 /// field pass through as they came.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     pub role: String,
     #[serde(flatten)]
@@ -25,39 +25,39 @@ pub struct ChatMessage {
 }
 
 /// `POST /v1/chat/completions`.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct ChatCompletionRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 /// `POST /v1/completions` (the legacy text completion API).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct CompletionRequest {
     pub model: String,
     pub prompt: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 /// `POST /v1/embeddings`.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct EmbeddingRequest {
     pub model: String,
     pub input: Value,
@@ -65,16 +65,66 @@ pub struct EmbeddingRequest {
     pub extra: Map<String, Value>,
 }
 
-/// The part of any response body or stream chunk the gateway reads: its usage, if reported.
-/// Every other field is skipped without being materialised.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct UsageProbe {
-    #[serde(default)]
-    pub usage: Option<crate::Usage>,
-    /// Zero-sized placeholders: only the count of choices is kept.
-    #[serde(default)]
-    pub choices: Vec<serde::de::IgnoredAny>,
+// Requests are deserialised by hand-rolled visitors rather than `#[serde(flatten)]`, which
+// buffers every field before typing it and made parsing the costliest stage of a request.
+// Typed fields are taken as they come; every other field goes to the pass-through map.
+macro_rules! deserialize_with_extra {
+    ($ty:ident, $expecting:literal, extra: $extra:ident,
+     required { $($req:ident : $rty:ty),* }, optional { $($opt:ident : $oty:ty),* }) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$ty, A::Error> {
+                        use serde::de::Error as _;
+                        $(let mut $req: Option<$rty> = None;)*
+                        $(let mut $opt: Option<$oty> = None;)*
+                        let mut $extra = Map::new();
+                        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                            match key.as_ref() {
+                                $(stringify!($req) => {
+                                    if $req.is_some() {
+                                        return Err(A::Error::duplicate_field(stringify!($req)));
+                                    }
+                                    $req = Some(map.next_value()?);
+                                })*
+                                $(stringify!($opt) => $opt = map.next_value::<Option<$oty>>()?,)*
+                                _ => {
+                                    $extra.insert(key.into_owned(), map.next_value()?);
+                                }
+                            }
+                        }
+                        Ok($ty {
+                            $($req: $req.ok_or_else(|| A::Error::missing_field(stringify!($req)))?,)*
+                            $($opt,)*
+                            $extra,
+                        })
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
 }
+
+deserialize_with_extra!(ChatMessage, "a chat message object", extra: fields,
+    required { role: String }, optional {});
+deserialize_with_extra!(ChatCompletionRequest, "a chat completion request object", extra: extra,
+    required { model: String, messages: Vec<ChatMessage> },
+    optional { stream: bool, stream_options: StreamOptions, max_tokens: u64,
+        max_completion_tokens: u64 });
+deserialize_with_extra!(CompletionRequest, "a completion request object", extra: extra,
+    required { model: String, prompt: Value },
+    optional { stream: bool, stream_options: StreamOptions, max_tokens: u64 });
+deserialize_with_extra!(EmbeddingRequest, "an embeddings request object", extra: extra,
+    required { model: String, input: Value }, optional {});
 
 /// `stream_options` as sent upstream: the client's, with `include_usage` forced on when the
 /// gateway needs usage from a stream.
@@ -341,17 +391,6 @@ mod tests {
         let plain: ChatCompletionRequest = serde_json::from_str(r#"{"model":"m","messages":[]}"#)?;
         let v: Value = serde_json::from_slice(&plain.to_upstream_json(true)?)?;
         assert!(v.get("stream_options").is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn usage_probe_ignores_everything_else() -> Result<(), serde_json::Error> {
-        let probe: UsageProbe = serde_json::from_str(
-            r#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
-        )?;
-        assert_eq!(probe.usage, Some(crate::Usage::new(3, 4)));
-        let none: UsageProbe = serde_json::from_str(r#"{"choices":[{"delta":{}}],"usage":null}"#)?;
-        assert_eq!(none.usage, None);
         Ok(())
     }
 }

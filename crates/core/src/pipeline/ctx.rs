@@ -3,11 +3,13 @@
 //! access record: dropping it writes the request's one access-log line.
 
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use portcullis_types::Usage;
 
+use super::record::AccessLog;
 use crate::error::GatewayError;
 
 /// How a request ended, beyond its status.
@@ -27,7 +29,6 @@ pub struct RequestCtx {
     pub request_id: Box<str>,
     pub endpoint: &'static str,
     pub started: Instant,
-    pub span: tracing::Span,
     pub key_name: Option<Arc<str>>,
     /// The model name the client asked for.
     pub model: Option<Box<str>>,
@@ -43,16 +44,19 @@ pub struct RequestCtx {
     pub status: StatusCode,
     pub outcome: Outcome,
     pub error_kind: Option<&'static str>,
-    access_log: bool,
+    access_log: Option<Arc<dyn AccessLog>>,
 }
 
 impl RequestCtx {
-    pub fn new(endpoint: &'static str, request_id: &str, access_log: bool) -> Self {
+    pub fn new(
+        endpoint: &'static str,
+        request_id: &str,
+        access_log: Option<Arc<dyn AccessLog>>,
+    ) -> Self {
         Self {
             request_id: request_id.into(),
             endpoint,
             started: Instant::now(),
-            span: tracing::Span::current(),
             key_name: None,
             model: None,
             provider: None,
@@ -93,8 +97,8 @@ impl Drop for RequestCtx {
             // anything still pending here lost its client.
             self.outcome = Outcome::ClientGone;
         }
-        if self.access_log {
-            super::record::record(self);
+        if let Some(sink) = self.access_log.take() {
+            super::record::record(self, sink.as_ref());
         }
     }
 }

@@ -74,6 +74,7 @@ pub async fn dispatch(
             }
             Err(error) => {
                 tracing::warn!(
+                    request_id = %ctx.request_id,
                     gen_ai.provider.name = %deployment.provider_name,
                     attempt = ctx.attempts,
                     error.kind = error.kind(),

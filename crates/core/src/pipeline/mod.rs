@@ -116,7 +116,7 @@ pub async fn handle(
     body: &[u8],
 ) -> Reply {
     let runtime = gateway.runtime();
-    let mut ctx = RequestCtx::new(op.endpoint(), request_id, runtime.access_log);
+    let mut ctx = RequestCtx::new(op.endpoint(), request_id, gateway.access_log());
     match run(&runtime, &mut ctx, op, headers, body).await {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;
@@ -164,7 +164,7 @@ pub fn list_models(
     id: Option<&str>,
 ) -> Reply {
     let runtime = gateway.runtime();
-    let mut ctx = RequestCtx::new("/v1/models", request_id, runtime.access_log);
+    let mut ctx = RequestCtx::new("/v1/models", request_id, gateway.access_log());
     let listed = runtime
         .keys
         .authenticate(headers)

@@ -11,12 +11,13 @@ use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
-use portcullis_types::openai::UsageProbe;
+use portcullis_types::Usage;
 use tokio::time::{Instant, Sleep, sleep};
 
 use super::RequestCtx;
 use super::ctx::Outcome;
 use crate::error::GatewayError;
+use crate::json_scan as scan;
 use crate::provider::{EventStream, ProviderError, StreamEvent};
 
 /// SSE body of a streamed response. Yields framed `data: ...\n\n` events.
@@ -59,11 +60,12 @@ impl ClientStream {
             return Some(Bytes::from_static(b"data: [DONE]\n\n"));
         }
         if memchr::memmem::find(&event.data, b"\"usage\"").is_some()
-            && let Ok(probe) = serde_json::from_slice::<UsageProbe>(&event.data)
-            && let Some(usage) = probe.usage
+            && let Ok([Some(usage), choices]) = scan::top_level(&event.data, ["usage", "choices"])
+            && let Ok(Some(usage)) = serde_json::from_slice::<Option<Usage>>(usage)
         {
             self.ctx.usage = Some(usage);
-            if probe.choices.is_empty() && !self.ctx.client_wants_usage {
+            let usage_only = choices.is_none_or(scan::is_empty_array);
+            if usage_only && !self.ctx.client_wants_usage {
                 return None;
             }
         }

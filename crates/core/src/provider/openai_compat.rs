@@ -8,13 +8,13 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use portcullis_types::openai::UsageProbe;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::client::HttpClient;
 use super::{EventStream, Operation, Provider, ProviderError, ProviderResponse, StreamEvent};
 use crate::config::HttpProviderConfig;
+use crate::json_scan;
 use crate::pipeline::ApiRequest;
 use crate::sse::SseDecoder;
 
@@ -136,12 +136,10 @@ impl Provider for OpenAiCompatible {
             .await
             .map_err(|e| ProviderError::StreamBroken(e.to_string()))?
             .to_bytes();
-        let probe: UsageProbe = serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::InvalidResponse("the response body is not JSON".into()))?;
-        Ok(ProviderResponse::Complete {
-            body,
-            usage: probe.usage,
-        })
+        let usage = json_scan::usage(&body).map_err(|_| {
+            ProviderError::InvalidResponse("the response body is not a JSON object".into())
+        })?;
+        Ok(ProviderResponse::Complete { body, usage })
     }
 }
 

@@ -1,0 +1,199 @@
+//! A fast, allocation-free scan of a JSON object's top-level fields, used by adapters and the
+//! client stream to read `usage` from bodies and chunks they forward untouched. The gateway reads a few
+//! fields (such as `usage`) of every upstream body and stream chunk it forwards untouched;
+//! parsing whole bodies for that cost more than everything else the request path does. The
+//! scan checks structure (balanced brackets, terminated strings) but does not validate scalars
+//! or UTF-8: the bytes themselves are forwarded as they came, and the fields it returns are
+//! then parsed properly by serde.
+
+use portcullis_types::Usage;
+
+/// The input is not a well-formed JSON object (as far as the scan can tell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanError;
+
+/// Returns the raw value of each of `keys` found at the top level of the object `json`
+/// (`None` where absent). Keys are compared as raw bytes (escaped keys never match).
+pub fn top_level<'a, const N: usize>(
+    json: &'a [u8],
+    keys: [&str; N],
+) -> Result<[Option<&'a [u8]>; N], ScanError> {
+    let mut found = [None; N];
+    let mut i = skip_ws(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return Err(ScanError);
+    }
+    i = skip_ws(json, i + 1);
+    if json.get(i) == Some(&b'}') {
+        return Ok(found);
+    }
+    loop {
+        if json.get(i) != Some(&b'"') {
+            return Err(ScanError);
+        }
+        let key_end = string_end(json, i)?;
+        let key = &json[i + 1..key_end - 1];
+        i = skip_ws(json, key_end);
+        if json.get(i) != Some(&b':') {
+            return Err(ScanError);
+        }
+        let start = skip_ws(json, i + 1);
+        let end = value_end(json, start)?;
+        if let Some(slot) = keys.iter().position(|k| k.as_bytes() == key) {
+            found[slot] = Some(&json[start..end]);
+        }
+        i = skip_ws(json, end);
+        match json.get(i) {
+            Some(b',') => i = skip_ws(json, i + 1),
+            Some(b'}') => return Ok(found),
+            _ => return Err(ScanError),
+        }
+    }
+}
+
+/// Whether a raw value is an empty array (`[]`, spaces allowed).
+pub fn is_empty_array(value: &[u8]) -> bool {
+    value.first() == Some(&b'[')
+        && skip_ws(value, 1) == value.len() - 1
+        && value.last() == Some(&b']')
+}
+
+fn skip_ws(json: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = json.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// `json[start]` is `"`: the index just past the closing quote.
+fn string_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
+    let mut i = start + 1;
+    loop {
+        let rel = memchr::memchr2(b'"', b'\\', json.get(i..).ok_or(ScanError)?).ok_or(ScanError)?;
+        i += rel;
+        if json[i] == b'"' {
+            return Ok(i + 1);
+        }
+        i += 2; // a backslash and the character it escapes
+        if i > json.len() {
+            return Err(ScanError);
+        }
+    }
+}
+
+/// The index just past the value starting at `json[start]`.
+fn value_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
+    match json.get(start).ok_or(ScanError)? {
+        b'"' => string_end(json, start),
+        &open @ (b'{' | b'[') => {
+            // Only brackets of the value's own kind decide where it ends (the other kind nests
+            // inside in balanced pairs), so one vectorised search finds every byte that matters.
+            let close = if open == b'{' { b'}' } else { b']' };
+            let mut depth = 0usize;
+            let mut i = start;
+            while let Some(rel) = memchr::memchr3(b'"', open, close, &json[i..]) {
+                i += rel;
+                match json[i] {
+                    b'"' => {
+                        i = string_end(json, i)?;
+                        continue;
+                    }
+                    b if b == open => depth += 1,
+                    _ => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
+                    }
+                }
+                i += 1;
+            }
+            Err(ScanError)
+        }
+        _ => {
+            let len = json[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(json.len() - start);
+            if len == 0 {
+                Err(ScanError)
+            } else {
+                Ok(start + len)
+            }
+        }
+    }
+}
+
+/// The `usage` field of a response body or stream chunk, found without parsing the rest.
+/// `Err` when the body is not a JSON object; `Ok(None)` when it reports no usage.
+pub fn usage(json: &[u8]) -> Result<Option<Usage>, ScanError> {
+    let [usage] = top_level(json, ["usage"])?;
+    Ok(usage.and_then(|u| serde_json::from_slice::<Option<Usage>>(u).ok().flatten()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_top_level_fields_only() {
+        let json = br#" { "id" : "x\"usage\"", "choices":[{"usage":1,"s":"]}"}], "usage" : {"prompt_tokens":3} , "n":-1.5e3}"#;
+        let [usage, choices, n, missing] =
+            top_level(json, ["usage", "choices", "n", "nope"]).unwrap();
+        assert_eq!(usage, Some(&br#"{"prompt_tokens":3}"#[..]));
+        assert_eq!(choices, Some(&br#"[{"usage":1,"s":"]}"}]"#[..]));
+        assert_eq!(n, Some(&b"-1.5e3"[..]));
+        assert_eq!(missing, None);
+        assert!(!is_empty_array(choices.unwrap()));
+        assert!(is_empty_array(b"[ ]"));
+        assert!(is_empty_array(b"[]"));
+        assert!(!is_empty_array(b"[1]"));
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_valid_objects() {
+        let samples = [
+            r#"{}"#,
+            r#"{"usage":null}"#,
+            r#"{"a":[1,[2,{"b":"\\"}]],"usage":{"total_tokens":7},"z":true}"#,
+            r#"{"s":"\u00e9\n","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+        ];
+        for s in samples {
+            let v: serde_json::Value = serde_json::from_str(s).unwrap();
+            let [usage] = top_level(s.as_bytes(), ["usage"]).unwrap();
+            let via_scan = usage.map(|u| serde_json::from_slice::<serde_json::Value>(u).unwrap());
+            assert_eq!(via_scan.as_ref(), v.get("usage"), "{s}");
+        }
+    }
+
+    #[test]
+    fn usage_found_without_parsing_the_rest() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        assert_eq!(usage(body), Ok(Some(Usage::new(3, 4))));
+        assert_eq!(usage(br#"{"choices":[],"usage":null}"#), Ok(None));
+        assert_eq!(usage(br#"{"usage":"weird"}"#), Ok(None));
+        assert!(usage(b"not json").is_err());
+    }
+
+    #[test]
+    fn rejects_malformed_input() {
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{",
+            br#"{"a":"unterminated}"#,
+            br#"{"a":[1,2}"#,
+            br#"{"a" 1}"#,
+            br#"{"a":1 "b":2}"#,
+            b"{\"a\":\"\\",
+            br#"{"a":}"#,
+        ] {
+            assert_eq!(
+                top_level(bad, ["a"]),
+                Err(ScanError),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
