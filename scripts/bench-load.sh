@@ -15,7 +15,7 @@ cd "$repo"
 cargo build --release -p portcullis --quiet
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/portcullis"
 log=$(mktemp -t portcullis-bench-XXXXXX.log)
-"$bin" serve --config examples/bench.yaml >"$log" 2>&1 &
+TOKIO_WORKER_THREADS=1 "$bin" serve --config examples/bench.yaml >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -67,44 +67,40 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
 
 /// `json[start]` is `"`: the index just past the closing quote.
 fn string_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
+    // A plain byte loop: JSON strings in responses are mostly short, where it beats the
+    // set-up cost of a vectorised search (measured with callgrind on OpenAI-shaped bodies).
     let mut i = start + 1;
-    loop {
-        let rel = memchr::memchr2(b'"', b'\\', json.get(i..).ok_or(ScanError)?).ok_or(ScanError)?;
-        i += rel;
-        if json[i] == b'"' {
-            return Ok(i + 1);
-        }
-        i += 2; // a backslash and the character it escapes
-        if i > json.len() {
-            return Err(ScanError);
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => return Ok(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
+    Err(ScanError)
 }
 
 /// The index just past the value starting at `json[start]`.
 fn value_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
     match json.get(start).ok_or(ScanError)? {
         b'"' => string_end(json, start),
-        &open @ (b'{' | b'[') => {
-            // Only brackets of the value's own kind decide where it ends (the other kind nests
-            // inside in balanced pairs), so one vectorised search finds every byte that matters.
-            let close = if open == b'{' { b'}' } else { b']' };
+        b'{' | b'[' => {
             let mut depth = 0usize;
             let mut i = start;
-            while let Some(rel) = memchr::memchr3(b'"', open, close, &json[i..]) {
-                i += rel;
-                match json[i] {
+            while let Some(&b) = json.get(i) {
+                match b {
                     b'"' => {
                         i = string_end(json, i)?;
                         continue;
                     }
-                    b if b == open => depth += 1,
-                    _ => {
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
                         depth -= 1;
                         if depth == 0 {
                             return Ok(i + 1);
                         }
                     }
+                    _ => {}
                 }
                 i += 1;
             }
@@ -128,7 +124,30 @@ fn value_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
 /// `Err` when the body is not a JSON object; `Ok(None)` when it reports no usage.
 pub fn usage(json: &[u8]) -> Result<Option<Usage>, ScanError> {
     let [usage] = top_level(json, ["usage"])?;
-    Ok(usage.and_then(|u| serde_json::from_slice::<Option<Usage>>(u).ok().flatten()))
+    Ok(usage.and_then(usage_object))
+}
+
+/// Reads the three counts of a `usage` object (its details are not needed here). `None` when
+/// it is not an object or a count is not a non-negative integer.
+fn usage_object(raw: &[u8]) -> Option<Usage> {
+    let [prompt, completion, total] =
+        top_level(raw, ["prompt_tokens", "completion_tokens", "total_tokens"]).ok()?;
+    let count = |v: Option<&[u8]>| -> Option<u64> {
+        match v {
+            None => Some(0),
+            Some(digits) => std::str::from_utf8(digits).ok()?.parse().ok(),
+        }
+    };
+    let (prompt, completion) = (count(prompt)?, count(completion)?);
+    let total = match total {
+        None => prompt + completion,
+        t => count(t)?,
+    };
+    Some(Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: total,
+    })
 }
 
 #[cfg(test)]
@@ -172,6 +191,17 @@ mod tests {
         assert_eq!(usage(body), Ok(Some(Usage::new(3, 4))));
         assert_eq!(usage(br#"{"choices":[],"usage":null}"#), Ok(None));
         assert_eq!(usage(br#"{"usage":"weird"}"#), Ok(None));
+        assert_eq!(usage(br#"{"usage":{"prompt_tokens":-1}}"#), Ok(None));
+        assert_eq!(usage(br#"{"usage":{"prompt_tokens":2.5}}"#), Ok(None));
+        let detailed = br#"{"usage":{"completion_tokens":20,"completion_tokens_details":{"reasoning_tokens":0},"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":0},"total_tokens":21}}"#;
+        assert_eq!(usage(detailed), Ok(Some(Usage::new(1, 20))));
+        let embeddings = br#"{"data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#;
+        assert_eq!(usage(embeddings), Ok(Some(Usage::new(4, 0))));
+        let long = format!(
+            r#"{{"s":"{}","usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#,
+            "a\\\"b".repeat(40)
+        );
+        assert_eq!(usage(long.as_bytes()), Ok(Some(Usage::new(1, 1))));
         assert!(usage(b"not json").is_err());
     }
 

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod models;
 pub mod openai;
+pub mod raw;
 pub mod usage;
 
 pub use error::{ErrorBody, ErrorDetail};

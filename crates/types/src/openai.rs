@@ -4,19 +4,23 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::raw::RawFields;
+
 /// `stream_options` of a chat or completions request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StreamOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: RawFields,
 }
 
-/// One message of a chat request. Only the role is typed; content, tool calls and any other
-/// field pass through as they came.
+/// One message of a chat request, typed for the adapters that need to read it
+/// ([`ChatCompletionRequest::typed_messages`]). Only the role is typed; content, tool calls and
+/// any other field are kept as they came.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     pub role: String,
@@ -24,11 +28,12 @@ pub struct ChatMessage {
     pub fields: Map<String, Value>,
 }
 
-/// `POST /v1/chat/completions`.
-#[derive(Clone, PartialEq, Serialize)]
+/// `POST /v1/chat/completions`. `messages` and every field the gateway does not act on are
+/// kept as raw JSON and forwarded byte for byte.
+#[derive(Clone, Serialize)]
 pub struct ChatCompletionRequest {
     pub model: String,
-    pub messages: Vec<ChatMessage>,
+    pub messages: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,14 +43,21 @@ pub struct ChatCompletionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u64>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: RawFields,
+}
+
+impl ChatCompletionRequest {
+    /// The messages, typed (parsed on demand: pass-through never needs it).
+    pub fn typed_messages(&self) -> serde_json::Result<Vec<ChatMessage>> {
+        serde_json::from_str(self.messages.get())
+    }
 }
 
 /// `POST /v1/completions` (the legacy text completion API).
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct CompletionRequest {
     pub model: String,
-    pub prompt: Value,
+    pub prompt: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,23 +65,23 @@ pub struct CompletionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: RawFields,
 }
 
 /// `POST /v1/embeddings`.
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct EmbeddingRequest {
     pub model: String,
-    pub input: Value,
+    pub input: Box<RawValue>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: RawFields,
 }
 
 // Requests are deserialised by hand-rolled visitors rather than `#[serde(flatten)]`, which
 // buffers every field before typing it and made parsing the costliest stage of a request.
 // Typed fields are taken as they come; every other field goes to the pass-through map.
 macro_rules! deserialize_with_extra {
-    ($ty:ident, $expecting:literal, extra: $extra:ident,
+    ($ty:ident, $expecting:literal, extra: $extra:ident : $ety:ty,
      required { $($req:ident : $rty:ty),* }, optional { $($opt:ident : $oty:ty),* }) => {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -83,26 +95,30 @@ macro_rules! deserialize_with_extra {
                         self,
                         mut map: A,
                     ) -> Result<$ty, A::Error> {
-                        use serde::de::Error as _;
                         $(let mut $req: Option<$rty> = None;)*
                         $(let mut $opt: Option<$oty> = None;)*
-                        let mut $extra = Map::new();
+                        let mut $extra = <$ety>::default();
                         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                             match key.as_ref() {
                                 $(stringify!($req) => {
                                     if $req.is_some() {
-                                        return Err(A::Error::duplicate_field(stringify!($req)));
+                                        return Err(<A::Error as serde::de::Error>::duplicate_field(
+                                            stringify!($req),
+                                        ));
                                     }
                                     $req = Some(map.next_value()?);
                                 })*
                                 $(stringify!($opt) => $opt = map.next_value::<Option<$oty>>()?,)*
                                 _ => {
-                                    $extra.insert(key.into_owned(), map.next_value()?);
+                                    let value = map.next_value()?;
+                                    $extra.extend(std::iter::once((key.into_owned(), value)));
                                 }
                             }
                         }
                         Ok($ty {
-                            $($req: $req.ok_or_else(|| A::Error::missing_field(stringify!($req)))?,)*
+                            $($req: $req.ok_or_else(|| {
+                                <A::Error as serde::de::Error>::missing_field(stringify!($req))
+                            })?,)*
                             $($opt,)*
                             $extra,
                         })
@@ -114,17 +130,20 @@ macro_rules! deserialize_with_extra {
     };
 }
 
-deserialize_with_extra!(ChatMessage, "a chat message object", extra: fields,
+deserialize_with_extra!(StreamOptions, "a stream_options object", extra: extra: RawFields,
+    required {}, optional { include_usage: bool });
+deserialize_with_extra!(ChatMessage, "a chat message object", extra: fields: Map<String, Value>,
     required { role: String }, optional {});
-deserialize_with_extra!(ChatCompletionRequest, "a chat completion request object", extra: extra,
-    required { model: String, messages: Vec<ChatMessage> },
+deserialize_with_extra!(ChatCompletionRequest, "a chat completion request object",
+    extra: extra: RawFields,
+    required { model: String, messages: Box<RawValue> },
     optional { stream: bool, stream_options: StreamOptions, max_tokens: u64,
         max_completion_tokens: u64 });
-deserialize_with_extra!(CompletionRequest, "a completion request object", extra: extra,
-    required { model: String, prompt: Value },
+deserialize_with_extra!(CompletionRequest, "a completion request object", extra: extra: RawFields,
+    required { model: String, prompt: Box<RawValue> },
     optional { stream: bool, stream_options: StreamOptions, max_tokens: u64 });
-deserialize_with_extra!(EmbeddingRequest, "an embeddings request object", extra: extra,
-    required { model: String, input: Value }, optional {});
+deserialize_with_extra!(EmbeddingRequest, "an embeddings request object", extra: extra: RawFields,
+    required { model: String, input: Box<RawValue> }, optional {});
 
 /// `stream_options` as sent upstream: the client's, with `include_usage` forced on when the
 /// gateway needs usage from a stream.
@@ -146,7 +165,7 @@ fn upstream_stream_options(
 #[derive(Serialize)]
 struct ChatUpstream<'a> {
     model: &'a str,
-    messages: &'a [ChatMessage],
+    messages: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,14 +175,14 @@ struct ChatUpstream<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u64>,
     #[serde(flatten)]
-    extra: &'a Map<String, Value>,
+    extra: &'a RawFields,
 }
 
 /// A completions request as sent to an OpenAI-compatible upstream.
 #[derive(Serialize)]
 struct CompletionUpstream<'a> {
     model: &'a str,
-    prompt: &'a Value,
+    prompt: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,7 +190,7 @@ struct CompletionUpstream<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u64>,
     #[serde(flatten)]
-    extra: &'a Map<String, Value>,
+    extra: &'a RawFields,
 }
 
 impl ChatCompletionRequest {
@@ -335,8 +354,8 @@ macro_rules! redacted_debug {
 redacted_debug!(ChatMessage, |s, d| d.field("role", &s.role));
 redacted_debug!(ChatCompletionRequest, |s, d| d
     .field("model", &s.model)
-    .field("messages", &s.messages.len())
-    .field("stream", &s.stream));
+    .field("stream", &s.stream)
+    .field("extra", &s.extra));
 redacted_debug!(CompletionRequest, |s, d| d
     .field("model", &s.model)
     .field("stream", &s.stream));
@@ -356,8 +375,11 @@ mod tests {
         let body = r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"x"}],
             "temperature":0.2,"logit_bias":{"50256":-100},"vendor_flag":{"a":[1,2]}}"#;
         let req: ChatCompletionRequest = serde_json::from_str(body)?;
-        assert_eq!(req.extra["temperature"], serde_json::json!(0.2));
-        assert_eq!(req.messages[0].fields["name"], serde_json::json!("x"));
+        assert_eq!(req.extra.get_as::<f64>("temperature"), Some(0.2));
+        assert_eq!(
+            req.typed_messages()?[0].fields["name"],
+            serde_json::json!("x")
+        );
         let back = serde_json::to_value(&req)?;
         let orig: Value = serde_json::from_str(body)?;
         assert_eq!(back, orig);
@@ -369,7 +391,7 @@ mod tests {
         let req: ChatCompletionRequest = serde_json::from_str(
             r#"{"model":"m","messages":[{"role":"user","content":"SECRET-CANARY"}],"tools":["SECRET-CANARY"]}"#,
         )?;
-        let printed = format!("{req:?} {:?}", req.messages[0]);
+        let printed = format!("{req:?} {:?}", req.typed_messages()?[0]);
         assert!(!printed.contains("SECRET-CANARY"), "{printed}");
         assert!(printed.contains("\"m\""));
         Ok(())

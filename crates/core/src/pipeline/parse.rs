@@ -2,6 +2,7 @@
 //! typed and checked; all others are kept as they came for pass-through. Error messages name the
 //! offending field but never echo its value, which may be prompt content.
 
+use portcullis_types::raw;
 use serde::de::DeserializeOwned;
 
 use super::ApiRequest;
@@ -79,21 +80,14 @@ fn check(request: &ApiRequest) -> Result<(), RequestError> {
         return Err(schema("'model' must not be empty", "model"));
     }
     match request {
-        ApiRequest::Chat(r) => {
-            if r.messages.is_empty() {
-                return Err(schema("'messages' must not be empty", "messages"));
-            }
-            if let Some(i) = r.messages.iter().position(|m| m.role.is_empty()) {
-                return Err(schema(
-                    "a message needs a role",
-                    &format!("messages[{i}].role"),
-                ));
-            }
+        // Messages are forwarded as they came; their inner shape is the upstream's to judge.
+        ApiRequest::Chat(r) if !raw::is_non_empty_array(&r.messages) => {
+            return Err(schema("'messages' must be a non-empty array", "messages"));
         }
-        ApiRequest::Completion(r) if r.prompt.is_null() => {
+        ApiRequest::Completion(r) if raw::is_null(&r.prompt) => {
             return Err(schema("'prompt' must not be null", "prompt"));
         }
-        ApiRequest::Embedding(r) if r.input.is_null() => {
+        ApiRequest::Embedding(r) if raw::is_null(&r.input) => {
             return Err(schema("'input' must not be null", "input"));
         }
         _ => {}
@@ -148,10 +142,10 @@ mod tests {
         }
         match err(
             Operation::Chat,
-            r#"{"model":"m","messages":[{"content":"x"}]}"#,
+            r#"{"model":"m","messages":{"role":"user"}}"#,
         ) {
             RequestError::Schema { param, .. } => {
-                assert_eq!(param.as_deref(), Some("messages[0]"));
+                assert_eq!(param.as_deref(), Some("messages"));
             }
             other => panic!("{other:?}"),
         }

@@ -93,6 +93,10 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+fn parse_raw(raw: &serde_json::value::RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
 /// The text of a message content, a prompt or an input: strings, and the `text` of parts.
 fn collect_text(value: &Value, out: &mut String) {
     match value {
@@ -138,7 +142,7 @@ impl Provider for MockProvider {
         match (op, request) {
             (Operation::Chat, ApiRequest::Chat(r)) => {
                 let mut prompt = String::new();
-                for m in &r.messages {
+                for m in r.typed_messages().unwrap_or_default() {
                     if let Some(c) = m.fields.get("content") {
                         collect_text(c, &mut prompt);
                     }
@@ -172,7 +176,7 @@ impl Provider for MockProvider {
             }
             (Operation::Completion, ApiRequest::Completion(r)) => {
                 let mut prompt = String::new();
-                collect_text(&r.prompt, &mut prompt);
+                collect_text(&parse_raw(&r.prompt), &mut prompt);
                 let plan = Plan::new(&self.config, &r.model, &prompt, r.max_tokens);
                 if stream {
                     Ok(ProviderResponse::Stream(self.text_stream(plan)))
@@ -187,13 +191,13 @@ impl Provider for MockProvider {
                 }
             }
             (Operation::Embedding, ApiRequest::Embedding(r)) => {
-                let inputs: Vec<String> = match &r.input {
+                let inputs: Vec<String> = match &parse_raw(&r.input) {
                     Value::Array(items) => items.iter().map(Value::to_string).collect(),
                     other => vec![other.to_string()],
                 };
                 let dims = self.config.embedding_dimensions as usize;
                 let base64 =
-                    r.extra.get("encoding_format").and_then(Value::as_str) == Some("base64");
+                    r.extra.get_as::<String>("encoding_format").as_deref() == Some("base64");
                 let data = inputs
                     .iter()
                     .enumerate()

@@ -67,38 +67,30 @@ impl OpenAiCompatible {
         }
     }
 
-    fn build(
-        &self,
-        op: Operation,
-        body: Vec<u8>,
-        stream: bool,
-    ) -> Result<Request<Full<Bytes>>, ProviderError> {
+    fn build(&self, op: Operation, body: Vec<u8>, stream: bool) -> Request<Full<Bytes>> {
         let uri = match op {
             Operation::Chat => &self.chat_url,
             Operation::Completion => &self.completions_url,
             Operation::Embedding => &self.embeddings_url,
         };
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(uri.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            );
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
         if let Some(auth) = &self.authorization {
-            builder = builder.header(AUTHORIZATION, auth.clone());
+            headers.insert(AUTHORIZATION, auth.clone());
         }
         for (name, value) in &self.headers {
-            builder = builder.header(name, value.clone());
+            headers.append(name, value.clone());
         }
-        builder
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ProviderError::InvalidResponse(format!("cannot build request: {e}")))
+        request
     }
 }
 
@@ -121,7 +113,7 @@ impl Provider for OpenAiCompatible {
         let body = request
             .to_upstream_json(self.include_usage)
             .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
-        let req = self.build(op, body, stream)?;
+        let req = self.build(op, body, stream);
         let response = self.client.request(req).await.map_err(connect_error)?;
         let status = response.status();
         if !status.is_success() {
