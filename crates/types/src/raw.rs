@@ -110,11 +110,6 @@ impl<'de> Deserialize<'de> for RawFields {
     }
 }
 
-/// A raw JSON value, compared by its text.
-pub fn raw_eq(a: &RawValue, b: &RawValue) -> bool {
-    a.get() == b.get()
-}
-
 /// Whether a raw value is `null`.
 pub fn is_null(v: &RawValue) -> bool {
     v.get().trim() == "null"
@@ -149,11 +144,11 @@ mod tests {
     #[test]
     fn array_and_null_checks() -> Result<(), serde_json::Error> {
         let raw = |s: &str| RawValue::from_string(s.to_owned());
-        assert!(is_non_empty_array(&*raw("[ {} ]")?));
-        assert!(!is_non_empty_array(&*raw("[ ]")?));
-        assert!(!is_non_empty_array(&*raw("{}")?));
-        assert!(is_null(&*raw("null")?));
-        assert!(!is_null(&*raw("0")?));
+        assert!(is_non_empty_array(&raw("[ {} ]")?));
+        assert!(!is_non_empty_array(&raw("[ ]")?));
+        assert!(!is_non_empty_array(&raw("{}")?));
+        assert!(is_null(&raw("null")?));
+        assert!(!is_null(&raw("0")?));
         Ok(())
     }
 }
