@@ -9,8 +9,6 @@
 
 use std::fmt::Debug;
 
-use serde::Serialize;
-
 use super::RequestCtx;
 use super::ctx::Outcome;
 
@@ -23,47 +21,65 @@ pub trait AccessLog: Send + Sync + Debug {
 }
 
 /// One request as the access log shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct AccessRecord<'a> {
     pub request_id: &'a str,
     pub endpoint: &'a str,
-    #[serde(rename = "http.status")]
     pub status: u16,
     pub outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<&'a str>,
-    #[serde(
-        rename = "gen_ai.request.model",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub model: Option<&'a str>,
-    #[serde(
-        rename = "gen_ai.provider.name",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub provider: Option<&'a str>,
-    #[serde(
-        rename = "gen_ai.response.model",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub upstream_model: Option<&'a str>,
     pub attempts: u32,
     pub stream: bool,
-    #[serde(
-        rename = "gen_ai.usage.input_tokens",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub input_tokens: Option<u64>,
-    #[serde(
-        rename = "gen_ai.usage.output_tokens",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub output_tokens: Option<u64>,
-    pub duration_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttfb_ms: Option<f64>,
-    #[serde(rename = "error.kind", skip_serializing_if = "Option::is_none")]
+    /// Microseconds, shown as milliseconds.
+    pub duration_us: u64,
+    pub ttfb_us: Option<u64>,
     pub error_kind: Option<&'static str>,
+}
+
+/// A field value of an access record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    Str(&'a str),
+    Uint(u64),
+    Bool(bool),
+    /// A duration in microseconds, written as milliseconds with three decimals.
+    Millis(u64),
+}
+
+impl AccessRecord<'_> {
+    /// The record's fields in log order, under their log names; absent ones are skipped.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, Field<'_>)> {
+        [
+            ("request_id", Some(Field::Str(self.request_id))),
+            ("endpoint", Some(Field::Str(self.endpoint))),
+            ("http.status", Some(Field::Uint(u64::from(self.status)))),
+            ("outcome", Some(Field::Str(self.outcome))),
+            ("key", self.key.map(Field::Str)),
+            ("gen_ai.request.model", self.model.map(Field::Str)),
+            ("gen_ai.provider.name", self.provider.map(Field::Str)),
+            ("gen_ai.response.model", self.upstream_model.map(Field::Str)),
+            ("attempts", Some(Field::Uint(u64::from(self.attempts)))),
+            ("stream", Some(Field::Bool(self.stream))),
+            (
+                "gen_ai.usage.input_tokens",
+                self.input_tokens.map(Field::Uint),
+            ),
+            (
+                "gen_ai.usage.output_tokens",
+                self.output_tokens.map(Field::Uint),
+            ),
+            ("duration_ms", Some(Field::Millis(self.duration_us))),
+            ("ttfb_ms", self.ttfb_us.map(Field::Millis)),
+            ("error.kind", self.error_kind.map(Field::Str)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+    }
 }
 
 pub fn record(ctx: &RequestCtx, sink: &dyn AccessLog) {
@@ -75,7 +91,7 @@ pub fn record(ctx: &RequestCtx, sink: &dyn AccessLog) {
         Outcome::Failed => (ctx.status.as_u16(), "failed"),
         Outcome::Completed | Outcome::Pending => (ctx.status.as_u16(), "completed"),
     };
-    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     sink.write(&AccessRecord {
         request_id: &ctx.request_id,
         endpoint: ctx.endpoint,
@@ -89,8 +105,8 @@ pub fn record(ctx: &RequestCtx, sink: &dyn AccessLog) {
         stream: ctx.stream,
         input_tokens: ctx.usage.map(|u| u.prompt_tokens),
         output_tokens: ctx.usage.map(|u| u.completion_tokens),
-        duration_ms: ms(ctx.started.elapsed()),
-        ttfb_ms: ctx.first_byte.map(ms),
+        duration_us: us(ctx.started.elapsed()),
+        ttfb_us: ctx.first_byte.map(us),
         error_kind: ctx.error_kind,
     });
 }
