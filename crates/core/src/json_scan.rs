@@ -51,6 +51,112 @@ pub fn top_level<'a, const N: usize>(
     }
 }
 
+/// Returns the raw value of the last top-level `key` of the object `json`, walking from the
+/// end. Responses put `usage` after `choices`, so this reads only the tail of a body, however
+/// long the completion. Like [`top_level`] it checks structure only along the way it walks.
+pub fn last_top_level<'a>(json: &'a [u8], key: &str) -> Result<Option<&'a [u8]>, ScanError> {
+    let open = skip_ws(json, 0);
+    if json.get(open) != Some(&b'{') {
+        return Err(ScanError);
+    }
+    let close = rskip_ws(json, json.len());
+    if close <= open + 1 || json[close - 1] != b'}' {
+        return Err(ScanError);
+    }
+    // `end` is just past the value being read; `open` marks the object's `{`.
+    let mut end = rskip_ws(json, close - 1);
+    if end == open + 1 {
+        return Ok(None);
+    }
+    loop {
+        let start = value_start(json, end, open)?;
+        let colon = rskip_ws(json, start);
+        if colon <= open + 1 || json[colon - 1] != b':' {
+            return Err(ScanError);
+        }
+        let key_end = rskip_ws(json, colon - 1);
+        if key_end <= open + 1 || json[key_end - 1] != b'"' {
+            return Err(ScanError);
+        }
+        let key_start = string_start(json, key_end, open)?;
+        if &json[key_start + 1..key_end - 1] == key.as_bytes() {
+            return Ok(Some(&json[start..end]));
+        }
+        let before = rskip_ws(json, key_start);
+        match before.checked_sub(1).map(|i| (i, json[i])) {
+            Some((i, b',')) if i > open => end = rskip_ws(json, i),
+            Some((i, b'{')) if i == open => return Ok(None),
+            _ => return Err(ScanError),
+        }
+    }
+}
+
+/// Index just past the last non-whitespace byte before `end`.
+fn rskip_ws(json: &[u8], mut end: usize) -> usize {
+    while end > 0 && matches!(json[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        end -= 1;
+    }
+    end
+}
+
+/// `json[end - 1]` is a closing `"`: the index of its opening `"`, which is the previous quote
+/// not escaped (preceded by an even number of backslashes). Never goes below `floor`.
+fn string_start(json: &[u8], end: usize, floor: usize) -> Result<usize, ScanError> {
+    let mut i = end - 1;
+    loop {
+        i = floor + memchr::memrchr(b'"', &json[floor..i]).ok_or(ScanError)?;
+        let backslashes = json[floor..i]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            return Ok(i);
+        }
+    }
+}
+
+/// The index where the value ending just before `end` starts (never below `floor`).
+fn value_start(json: &[u8], end: usize, floor: usize) -> Result<usize, ScanError> {
+    match json.get(end.wrapping_sub(1)).ok_or(ScanError)? {
+        b'"' => string_start(json, end, floor),
+        b'}' | b']' => {
+            let mut depth = 0usize;
+            let mut i = end;
+            while i > floor {
+                match json[i - 1] {
+                    b'"' => {
+                        i = string_start(json, i, floor)?;
+                        continue;
+                    }
+                    b'}' | b']' => depth += 1,
+                    b'{' | b'[' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(i - 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i -= 1;
+            }
+            Err(ScanError)
+        }
+        _ => {
+            let mut i = end;
+            while i > floor
+                && !matches!(
+                    json[i - 1],
+                    b':' | b',' | b'[' | b'{' | b' ' | b'\t' | b'\n' | b'\r'
+                )
+            {
+                i -= 1;
+            }
+            if i == end { Err(ScanError) } else { Ok(i) }
+        }
+    }
+}
+
 /// Whether a raw value is an empty array (`[]`, spaces allowed).
 pub fn is_empty_array(value: &[u8]) -> bool {
     value.first() == Some(&b'[')
@@ -123,8 +229,7 @@ fn value_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
 /// The `usage` field of a response body or stream chunk, found without parsing the rest.
 /// `Err` when the body is not a JSON object; `Ok(None)` when it reports no usage.
 pub fn usage(json: &[u8]) -> Result<Option<Usage>, ScanError> {
-    let [usage] = top_level(json, ["usage"])?;
-    Ok(usage.and_then(usage_object))
+    Ok(last_top_level(json, "usage")?.and_then(usage_object))
 }
 
 /// Reads the three counts of a `usage` object (its details are not needed here). `None` when
@@ -203,6 +308,101 @@ mod tests {
         );
         assert_eq!(usage(long.as_bytes()), Ok(Some(Usage::new(1, 1))));
         assert!(usage(b"not json").is_err());
+    }
+
+    /// Random JSON objects, serialised compactly or pretty, with tricky strings and `usage`
+    /// keys at every depth: the backward walk must agree with serde_json.
+    #[test]
+    fn backward_walk_agrees_with_serde_json() {
+        use serde_json::{Map, Value, json};
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let strings = [
+            "usage",
+            "a\"b",
+            "\\",
+            "end\\\"",
+            "é\u{1F600}",
+            "}]{[",
+            ":,",
+            "",
+        ];
+        fn value(next: &mut dyn FnMut(u64) -> u64, strings: &[&str], depth: u32) -> Value {
+            match next(if depth > 3 { 5 } else { 7 }) {
+                0 => Value::Null,
+                1 => json!(next(1000)),
+                2 => json!(-1.5e-3),
+                3 => json!(next(2) == 0),
+                4 => json!(strings[next(strings.len() as u64) as usize]),
+                5 => Value::Array(
+                    (0..next(4))
+                        .map(|_| value(next, strings, depth + 1))
+                        .collect(),
+                ),
+                _ => {
+                    let mut m = Map::new();
+                    for _ in 0..next(4) {
+                        let k = strings[next(strings.len() as u64) as usize];
+                        m.insert(k.to_owned(), value(next, strings, depth + 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        for round in 0..2000 {
+            let mut obj = Map::new();
+            for _ in 0..next(6) {
+                let k = strings[next(strings.len() as u64) as usize];
+                obj.insert(k.to_owned(), value(&mut next, &strings, 0));
+            }
+            let obj = Value::Object(obj);
+            let text = if round % 2 == 0 {
+                serde_json::to_string(&obj).unwrap()
+            } else {
+                serde_json::to_string_pretty(&obj).unwrap()
+            };
+            for key in ["usage", "a\"b", "missing"] {
+                let found = last_top_level(text.as_bytes(), key).unwrap();
+                let parsed = found.map(|raw| serde_json::from_slice::<Value>(raw).unwrap());
+                // serde_json escapes the quote in the key, so a raw-byte match never sees it.
+                let expected = if key.contains('"') {
+                    None
+                } else {
+                    obj.get(key)
+                };
+                assert_eq!(parsed.as_ref(), expected, "{key} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn backward_walk_rejects_malformed_input() {
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{",
+            b"}",
+            br#"{"a":1"#,
+            br#"{"a" 1}"#,
+            br#"{"a":1 "b":2}"#,
+            br#"{:1}"#,
+            br#"{"a":}"#,
+            br#"x{"a":1}"#,
+            br#"{"a":[1,2}"#,
+        ] {
+            assert_eq!(
+                last_top_level(bad, "zz"),
+                Err(ScanError),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(last_top_level(b" { } ", "a"), Ok(None));
     }
 
     #[test]
