@@ -3,7 +3,8 @@
 # release binary, starts it on examples/bench.yaml (an OpenAI-compatible provider pointing at
 # the harness's mock upstream on 127.0.0.1:18080, access log on), then measures, in one run,
 # the mock directly, the bare forwarder (the floor of any gateway here) and Portcullis.
-# Extra arguments go to the harness, e.g. --rates 1000 --duration 20 --repeat 2.
+# Extra arguments go to the harness, e.g. --rates 1000 --duration 20 --repeat 2;
+# PORTCULLIS_BENCH_CONFIG picks another gateway config.
 #
 #   BENCH_DIR=/path/to/bench scripts/bench-load.sh
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$repo"
 cargo build --release -p portcullis --quiet
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/portcullis"
 log=$(mktemp -t portcullis-bench-XXXXXX.log)
-TOKIO_WORKER_THREADS=1 "$bin" serve --config examples/bench.yaml >"$log" 2>&1 &
+"$bin" serve --config "${PORTCULLIS_BENCH_CONFIG:-examples/bench.yaml}" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub connect_timeout: Duration,
+    /// Threads serving requests; `None`: one per CPU.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

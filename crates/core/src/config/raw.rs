@@ -30,6 +30,7 @@ pub struct RawServer {
     pub max_body_bytes: Option<usize>,
     pub shutdown_grace: Option<String>,
     pub connect_timeout: Option<String>,
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

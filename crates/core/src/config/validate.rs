@@ -114,6 +114,9 @@ impl Validator {
         if max_body_bytes == 0 {
             self.problem("server.max_body_bytes", "must be greater than 0");
         }
+        if raw.worker_threads == Some(0) {
+            self.problem("server.worker_threads", "must be at least 1");
+        }
         ServerConfig {
             listen,
             max_body_bytes,
@@ -123,6 +126,7 @@ impl Validator {
             connect_timeout: self
                 .duration("server.connect_timeout", raw.connect_timeout.as_deref())
                 .unwrap_or(Duration::from_secs(10)),
+            worker_threads: raw.worker_threads,
         }
     }
 
