@@ -83,6 +83,14 @@ fn hot_path(c: &mut Criterion) {
         })
     });
 
+    let text = "word ".repeat(800);
+    let body = format!(
+        r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}","refusal":null}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":22,"completion_tokens":800,"total_tokens":822,"completion_tokens_details":{{"reasoning_tokens":0}}}},"service_tier":"default","system_fingerprint":"fp"}}"#
+    );
+    c.bench_function("usage_of_4kb_response", |b| {
+        b.iter(|| portcullis_core::json_scan::usage(black_box(body.as_bytes())).unwrap())
+    });
+
     let chunk = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" word"},"finish_reason":null}],"usage":null}"#;
     let stream: String = (0..500).map(|_| format!("data: {chunk}\n\n")).collect();
     c.bench_function("sse_decode_500_chunks", |b| {
