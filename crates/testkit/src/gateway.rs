@@ -137,6 +137,16 @@ impl GatewayProcess {
         false
     }
 
+    /// Waits (up to 5 s) for at least `count` access lines and returns every access line so far.
+    pub async fn access_lines(&self, count: usize) -> Vec<Value> {
+        self.wait_for_message("request finished", count, Duration::from_secs(5))
+            .await;
+        self.json_logs()
+            .into_iter()
+            .filter(|l| l["message"] == "request finished")
+            .collect()
+    }
+
     /// Replaces the config file.
     pub fn write_config(&self, yaml: &str) -> anyhow::Result<()> {
         write_atomically(&self.config_path, yaml)

@@ -277,6 +277,17 @@ pub fn chat_chunk(
     c.to_string()
 }
 
+/// A stream of `events`, then the usage chunk (when the client asked for it) and `[DONE]`.
+fn stream_reply(mut events: Vec<String>, usage_chunk: Option<Value>) -> Reply {
+    events.extend(usage_chunk.map(|c| c.to_string()));
+    events.push("[DONE]".into());
+    Reply::Sse {
+        events,
+        delay: Duration::from_millis(5),
+        end: SseEnd::Close,
+    }
+}
+
 /// Behaves like OpenAI for chat (JSON and SSE, with the usage chunk only when asked for),
 /// completions and embeddings. The answer text is always "Hello world".
 pub fn openai_reply(r: &Recorded) -> Reply {
@@ -297,19 +308,9 @@ pub fn openai_reply(r: &Recorded) -> Reply {
                 chat_chunk(&model, json!({"content": " world"}), None, usage_asked),
                 chat_chunk(&model, json!({}), Some("stop"), usage_asked),
             ];
-            if usage_asked {
-                events.push(
-                    json!({"id": "chatcmpl-upstream", "object": "chat.completion.chunk",
-                        "created": 1_700_000_000, "model": model, "choices": [], "usage": usage})
-                    .to_string(),
-                );
-            }
-            events.push("[DONE]".into());
-            Reply::Sse {
-                events,
-                delay: Duration::from_millis(5),
-                end: SseEnd::Close,
-            }
+            let usage_chunk = json!({"id": "chatcmpl-upstream", "object": "chat.completion.chunk",
+                "created": 1_700_000_000, "model": model, "choices": [], "usage": usage});
+            stream_reply(events, usage_asked.then_some(usage_chunk))
         }
         "/v1/chat/completions" => Reply::json(
             200,
@@ -328,20 +329,10 @@ pub fn openai_reply(r: &Recorded) -> Reply {
                     "finish_reason": finish}]})
                 .to_string()
             };
-            let mut events = vec![chunk("Hello", Value::Null), chunk(" world", json!("stop"))];
-            if usage_asked {
-                events.push(
-                    json!({"id": "cmpl-upstream", "object": "text_completion",
-                        "created": 1_700_000_000, "model": model, "choices": [], "usage": usage})
-                    .to_string(),
-                );
-            }
-            events.push("[DONE]".into());
-            Reply::Sse {
-                events,
-                delay: Duration::from_millis(5),
-                end: SseEnd::Close,
-            }
+            let events = vec![chunk("Hello", Value::Null), chunk(" world", json!("stop"))];
+            let usage_chunk = json!({"id": "cmpl-upstream", "object": "text_completion",
+                "created": 1_700_000_000, "model": model, "choices": [], "usage": usage});
+            stream_reply(events, usage_asked.then_some(usage_chunk))
         }
         "/v1/completions" => Reply::json(
             200,

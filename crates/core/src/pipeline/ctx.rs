@@ -3,7 +3,6 @@
 //! access record: dropping it writes the request's one access-log line.
 
 use std::sync::Arc;
-
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
