@@ -297,7 +297,7 @@ pub fn openai_reply(r: &Recorded) -> Reply {
     let usage = json!({"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12});
     match r.path.as_str() {
         "/v1/chat/completions" if stream => {
-            let mut events = vec![
+            let events = vec![
                 chat_chunk(
                     &model,
                     json!({"role": "assistant", "content": ""}),
