@@ -748,7 +748,7 @@ async fn logs_hold_no_content_keys_or_secrets() {
         .unwrap();
     body["model"] = json!("gpt-test");
     body["max_tokens"] = json!(canary);
-    post(gw.url("/v1/chat/completions"), body)
+    post(gw.url("/v1/chat/completions"), body.clone())
         .send()
         .await
         .unwrap();
@@ -759,7 +759,32 @@ async fn logs_hold_no_content_keys_or_secrets() {
     .send()
     .await
     .unwrap();
-    assert_eq!(gw.access_lines(5).await.len(), 5);
+    for stream in [false, true] {
+        let body = json!({"model": "gpt-test", "prompt": canary, "stream": stream});
+        post(gw.url("/v1/completions"), body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    // A key that is refused, and a body that is not JSON, both carrying the canary.
+    client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(canary)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(TEST_KEY)
+        .body(format!("{{\"model\": \"{canary}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gw.access_lines(9).await.len(), 9);
     let logs = gw.logs().join("\n");
     for secret in [
         "CANARY-7f3a91",
