@@ -4,6 +4,7 @@
 //! Requests keep the fields the gateway acts on as typed fields and every other field in an
 //! `extra` map, so that fields the gateway does not understand pass through untouched.
 
+pub mod anthropic;
 pub mod error;
 pub mod models;
 pub mod openai;
