@@ -6,6 +6,7 @@
 //! [`Gateway`] holds in an `ArcSwap`, so a config reload swaps it atomically.
 
 pub mod auth;
+pub mod aws_eventstream;
 pub mod config;
 pub mod error;
 pub mod json_scan;
