@@ -245,7 +245,7 @@ fn usage_object(raw: &[u8]) -> Option<Usage> {
     };
     let (prompt, completion) = (count(prompt)?, count(completion)?);
     let total = match total {
-        None => prompt + completion,
+        None => prompt.saturating_add(completion),
         t => count(t)?,
     };
     Some(Usage {
@@ -298,6 +298,12 @@ mod tests {
         assert_eq!(usage(br#"{"usage":"weird"}"#), Ok(None));
         assert_eq!(usage(br#"{"usage":{"prompt_tokens":-1}}"#), Ok(None));
         assert_eq!(usage(br#"{"usage":{"prompt_tokens":2.5}}"#), Ok(None));
+        // Found by fuzzing: a missing total must not overflow.
+        let huge = br#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":1}}"#;
+        assert_eq!(
+            usage(huge).map(|u| u.map(|u| u.total_tokens)),
+            Ok(Some(u64::MAX))
+        );
         let detailed = br#"{"usage":{"completion_tokens":20,"completion_tokens_details":{"reasoning_tokens":0},"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":0},"total_tokens":21}}"#;
         assert_eq!(usage(detailed), Ok(Some(Usage::new(1, 20))));
         let embeddings = br#"{"data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#;

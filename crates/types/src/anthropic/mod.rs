@@ -781,6 +781,8 @@ mod tests {
     //   types, their statuses, the error shape with `request_id`.
     // - CacheControlEphemeral in the SDK reference (ttl "5m" or "1h", default "5m").
 
+    use serde_json::{Value, json};
+
     use super::*;
 
     /// Reads `text` as `T`, checks it writes back to the same JSON value, and returns it.
