@@ -103,12 +103,12 @@ fn check_config_reports_every_problem_with_its_path() {
     assert!(err.contains("cannot read"), "{err}");
 }
 
-/// Any `${VAR}` in an example resolves to a placeholder.
-struct Placeholders;
+/// Any `${VAR}` in an example resolves to the same made-up value.
+struct AnyVar;
 
-impl VarSource for Placeholders {
+impl VarSource for AnyVar {
     fn var(&self, _name: &str) -> Option<String> {
-        Some("placeholder-secret-0123456789".into())
+        Some("example-secret-0123456789".into())
     }
 }
 
@@ -120,7 +120,7 @@ fn every_example_config_is_valid() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            if let Err(problems) = Config::from_yaml(&text, &Placeholders) {
+            if let Err(problems) = Config::from_yaml(&text, &AnyVar) {
                 panic!("{} is invalid: {problems:#?}", path.display());
             }
             seen += 1;
@@ -139,7 +139,7 @@ fn the_quickstart_runs_offline_as_the_readme_says() {
     assert_eq!(code, 0, "{out}{err}");
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains("listen: 127.0.0.1:4000"));
-    let cfg = Config::from_yaml(&text, &Placeholders).unwrap();
+    let cfg = Config::from_yaml(&text, &AnyVar).unwrap();
     let key = portcullis_core::auth::digest(b"sk-portcullis-demo");
     assert!(
         cfg.auth.keys.iter().any(|k| k.sha256 == key),

@@ -36,3 +36,25 @@ impl ErrorBody {
         self
     }
 }
+
+/// A serde_json error as a message that says what was expected but not the value found, which
+/// may be prompt content: `invalid type: string "secret", expected u64` becomes `invalid type,
+/// expected u64`. Used wherever a parse error of a client body is reported back.
+pub fn scrubbed(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let msg = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(m, _)| m);
+    for prefix in ["invalid type", "invalid value", "invalid length"] {
+        if msg.starts_with(prefix) {
+            return match msg.split_once(", expected ") {
+                Some((_, expected)) => format!("{prefix}, expected {expected}"),
+                None => prefix.to_owned(),
+            };
+        }
+    }
+    if msg.starts_with("unknown variant") {
+        return "unknown variant".to_owned();
+    }
+    msg.to_owned()
+}

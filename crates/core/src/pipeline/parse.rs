@@ -2,6 +2,7 @@
 //! typed and checked; all others are kept as they came for pass-through. Error messages name the
 //! offending field but never echo its value, which may be prompt content.
 
+use portcullis_types::error::scrubbed;
 use portcullis_types::raw;
 use serde::de::DeserializeOwned;
 
@@ -29,9 +30,9 @@ fn typed<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
                 Err(pe) => {
                     let path = pe.path().to_string();
                     let param = (path != ".").then_some(path);
-                    (describe(pe.inner()), param)
+                    (scrubbed(pe.inner()), param)
                 }
-                Ok(_) => (describe(&e), None),
+                Ok(_) => (scrubbed(&e), None),
             };
             Err(RequestError::Schema { message, param })
         }
@@ -45,27 +46,6 @@ fn typed<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
             e.column()
         ))),
     }
-}
-
-/// serde's message without the offending value: "invalid type: string \"secret\", expected
-/// u64" becomes "invalid type, expected u64".
-fn describe(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let msg = full
-        .rsplit_once(" at line ")
-        .map_or(full.as_str(), |(m, _)| m);
-    for prefix in ["invalid type", "invalid value", "invalid length"] {
-        if msg.starts_with(prefix) {
-            return match msg.split_once(", expected ") {
-                Some((_, expected)) => format!("{prefix}, expected {expected}"),
-                None => prefix.to_owned(),
-            };
-        }
-    }
-    if msg.starts_with("unknown variant") {
-        return "unknown variant".to_owned();
-    }
-    msg.to_owned()
 }
 
 fn schema(message: &str, param: &str) -> RequestError {

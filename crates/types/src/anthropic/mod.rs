@@ -710,7 +710,7 @@ impl<'a> MapAccess<'a> for ObjectAccess<'a> {
             return Err(de::Error::custom("a value without its key"));
         };
         seed.deserialize(value).map_err(|e| {
-            let msg = scrubbed(&e);
+            let msg = crate::error::scrubbed(&e);
             de::Error::custom(match msg.rsplit_once(" at `") {
                 Some((m, path)) => format!("{m} at `{key}.{path}"),
                 None => format!("{msg} at `{key}`"),
@@ -719,31 +719,8 @@ impl<'a> MapAccess<'a> for ObjectAccess<'a> {
     }
 }
 
-/// A serde_json error as a message that says what was expected but not the value found, which may
-/// be prompt content: `invalid type: string "x", expected u64` becomes `invalid type, expected
-/// u64`. (Errors read straight from the input keep serde's message; the gateway strips them
-/// the same way.)
-fn scrubbed(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let msg = full
-        .rsplit_once(" at line ")
-        .map_or(full.as_str(), |(m, _)| m);
-    for prefix in ["invalid type", "invalid value", "invalid length"] {
-        if msg.starts_with(prefix) {
-            return match msg.split_once(", expected ") {
-                Some((_, expected)) => format!("{prefix}, expected {expected}"),
-                None => prefix.to_owned(),
-            };
-        }
-    }
-    if msg.starts_with("unknown variant") {
-        return "unknown variant".to_owned();
-    }
-    msg.to_owned()
-}
-
 fn scrub<E: de::Error>(e: serde_json::Error) -> E {
-    E::custom(scrubbed(&e))
+    E::custom(crate::error::scrubbed(&e))
 }
 
 /// Reads a string enum ([`string_enum!`]) without allocating for known values.
