@@ -152,22 +152,13 @@ async fn streams_hide_the_usage_chunk_unless_asked_and_always_request_usage() {
 async fn streams_are_forwarded_as_they_arrive_and_a_leaving_client_cancels_upstream() {
     // The upstream sends two events, then keeps the stream open forever: a gateway that
     // buffered whole streams would deliver nothing.
-    let upstream = MockUpstream::start(|r| Reply::Sse {
-        events: vec![
-            chat_chunk(
-                "m",
-                json!({"role": "assistant", "content": "first"}),
-                None,
-                true,
-            ),
-            chat_chunk("m", json!({"content": "second"}), None, true),
-        ],
-        delay: Duration::from_millis(1),
-        end: if r.body["stream"] == json!(true) {
+    let upstream = MockUpstream::start(|r| {
+        let end = if r.body["stream"] == json!(true) {
             SseEnd::Hang
         } else {
             SseEnd::Close
-        },
+        };
+        Reply::chat_stream(&["first", "second"], end)
     })
     .await
     .unwrap();
@@ -602,21 +593,9 @@ async fn attempt_first_byte_and_idle_timeouts() {
 
 #[tokio::test]
 async fn truncated_streams_end_with_an_error_event() {
-    let upstream = MockUpstream::start(|_| Reply::Sse {
-        events: vec![
-            chat_chunk(
-                "m",
-                json!({"role": "assistant", "content": "a"}),
-                None,
-                true,
-            ),
-            chat_chunk("m", json!({"content": "b"}), None, true),
-        ],
-        delay: Duration::from_millis(1),
-        end: SseEnd::Abort,
-    })
-    .await
-    .unwrap();
+    let upstream = MockUpstream::start(|_| Reply::chat_stream(&["a", "b"], SseEnd::Abort))
+        .await
+        .unwrap();
     let gw = GatewayProcess::start(BIN, &single_upstream(&upstream.base_url()))
         .await
         .unwrap();

@@ -73,6 +73,28 @@ impl Reply {
         )
     }
 
+    /// A chat stream of `texts` (the first chunk also carries the assistant role), 1 ms apart,
+    /// ending as `end` says, with no `[DONE]`.
+    pub fn chat_stream(texts: &[&str], end: SseEnd) -> Self {
+        let events = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let delta = if i == 0 {
+                    json!({"role": "assistant", "content": text})
+                } else {
+                    json!({"content": text})
+                };
+                chat_chunk("m", delta, None, true)
+            })
+            .collect();
+        Self::Sse {
+            events,
+            delay: Duration::from_millis(1),
+            end,
+        }
+    }
+
     pub fn after(self, delay: Duration) -> Self {
         Self::Delay(delay, Box::new(self))
     }
