@@ -8,6 +8,7 @@ pub mod anthropic;
 pub mod error;
 pub mod models;
 pub mod openai;
+pub mod openai_chat;
 pub mod raw;
 pub mod usage;
 
