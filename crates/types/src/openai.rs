@@ -5,7 +5,6 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use crate::raw::RawFields;
 
@@ -16,16 +15,6 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
     #[serde(flatten)]
     pub extra: RawFields,
-}
-
-/// One message of a chat request, typed for the adapters that need to read it
-/// ([`ChatCompletionRequest::typed_messages`]). Only the role is typed; content, tool calls and
-/// any other field are kept as they came.
-#[derive(Clone, PartialEq, Serialize)]
-pub struct ChatMessage {
-    pub role: String,
-    #[serde(flatten)]
-    pub fields: Map<String, Value>,
 }
 
 /// `POST /v1/chat/completions`. `messages` and every field the gateway does not act on are
@@ -44,13 +33,6 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u64>,
     #[serde(flatten)]
     pub extra: RawFields,
-}
-
-impl ChatCompletionRequest {
-    /// The messages, typed (parsed on demand: pass-through never needs it).
-    pub fn typed_messages(&self) -> serde_json::Result<Vec<ChatMessage>> {
-        serde_json::from_str(self.messages.get())
-    }
 }
 
 /// `POST /v1/completions` (the legacy text completion API).
@@ -132,8 +114,6 @@ macro_rules! deserialize_with_extra {
 
 deserialize_with_extra!(StreamOptions, "a stream_options object", extra: extra: RawFields,
     required {}, optional { include_usage: bool });
-deserialize_with_extra!(ChatMessage, "a chat message object", extra: fields: Map<String, Value>,
-    required { role: String }, optional {});
 deserialize_with_extra!(ChatCompletionRequest, "a chat completion request object",
     extra: extra: RawFields,
     required { model: String, messages: Box<RawValue> },
@@ -194,7 +174,8 @@ struct CompletionUpstream<'a> {
 }
 
 impl ChatCompletionRequest {
-    /// The JSON body for an OpenAI-compatible upstream; see [`upstream_stream_options`].
+    /// The JSON body for an OpenAI-compatible upstream; `stream_options.include_usage` is forced on for streams when
+    /// `include_usage` is set.
     pub fn to_upstream_json(&self, include_usage: bool) -> serde_json::Result<Vec<u8>> {
         serde_json::to_vec(&ChatUpstream {
             model: &self.model,
@@ -213,7 +194,8 @@ impl ChatCompletionRequest {
 }
 
 impl CompletionRequest {
-    /// The JSON body for an OpenAI-compatible upstream; see [`upstream_stream_options`].
+    /// The JSON body for an OpenAI-compatible upstream; `stream_options.include_usage` is forced on for streams when
+    /// `include_usage` is set.
     pub fn to_upstream_json(&self, include_usage: bool) -> serde_json::Result<Vec<u8>> {
         serde_json::to_vec(&CompletionUpstream {
             model: &self.model,
@@ -351,7 +333,6 @@ macro_rules! redacted_debug {
     };
 }
 
-redacted_debug!(ChatMessage, |s, d| d.field("role", &s.role));
 redacted_debug!(ChatCompletionRequest, |s, d| d
     .field("model", &s.model)
     .field("stream", &s.stream)
@@ -368,6 +349,8 @@ redacted_debug!(TextChoice, |s, d| d
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -376,10 +359,8 @@ mod tests {
             "temperature":0.2,"logit_bias":{"50256":-100},"vendor_flag":{"a":[1,2]}}"#;
         let req: ChatCompletionRequest = serde_json::from_str(body)?;
         assert_eq!(req.extra.get_as::<f64>("temperature"), Some(0.2));
-        assert_eq!(
-            req.typed_messages()?[0].fields["name"],
-            serde_json::json!("x")
-        );
+        let messages: Value = serde_json::from_str(req.messages.get())?;
+        assert_eq!(messages[0]["name"], "x");
         let back = serde_json::to_value(&req)?;
         let orig: Value = serde_json::from_str(body)?;
         assert_eq!(back, orig);
@@ -391,7 +372,7 @@ mod tests {
         let req: ChatCompletionRequest = serde_json::from_str(
             r#"{"model":"m","messages":[{"role":"user","content":"SECRET-CANARY"}],"tools":["SECRET-CANARY"]}"#,
         )?;
-        let printed = format!("{req:?} {:?}", req.typed_messages()?[0]);
+        let printed = format!("{req:?} {:?}", req.messages_typed()?[0]);
         assert!(!printed.contains("SECRET-CANARY"), "{printed}");
         assert!(printed.contains("\"m\""));
         Ok(())

@@ -142,9 +142,9 @@ impl Provider for MockProvider {
         match (op, request) {
             (Operation::Chat, ApiRequest::Chat(r)) => {
                 let mut prompt = String::new();
-                for m in r.typed_messages().unwrap_or_default() {
-                    if let Some(c) = m.fields.get("content") {
-                        collect_text(c, &mut prompt);
+                if let Value::Array(messages) = parse_raw(&r.messages) {
+                    for m in &messages {
+                        collect_text(&m["content"], &mut prompt);
                     }
                 }
                 let plan = Plan::new(
