@@ -16,6 +16,7 @@ pub mod request_id;
 pub mod routing;
 pub mod runtime;
 pub mod sse;
+pub mod translate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,0 +1,35 @@
+//! Pure translation between the OpenAI chat wire format and other providers' native formats.
+//!
+//! This module owns the body-level mapping only: it takes typed request and response values
+//! and returns typed or JSON values, with no I/O, no HTTP and no configuration lookup. Provider
+//! adapters (see [`crate::provider`]) call it: they decide the upstream model and defaults,
+//! call the translation, send the result, and translate the answer back.
+//!
+//! Errors ([`TranslateError`]) name fields, roles, part types and tool call ids, never prompt
+//! content, tool arguments or URLs, so they are safe to log and to return to the client.
+
+pub mod anthropic;
+
+/// Why an OpenAI request cannot be expressed in a provider's native format. Every variant
+/// carries only structural names (fields, part types, ids), never content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// A request field is not valid JSON of the expected shape.
+    #[error("field `{field}` is malformed")]
+    InvalidField { field: &'static str },
+    /// A request field holds a value the target provider has no equivalent for.
+    #[error("field `{field}` has a value that cannot be translated")]
+    UnsupportedValue { field: &'static str },
+    /// A message role the target provider has no equivalent for (e.g. the legacy `function`).
+    #[error("messages with role `{role}` are not supported by this provider")]
+    UnsupportedRole { role: &'static str },
+    /// A user content part type the target provider has no equivalent for.
+    #[error("content part type `{kind}` is not supported by this provider")]
+    UnsupportedContentPart { kind: String },
+    /// An `image_url` that is neither a base64 data URL nor an http(s) URL.
+    #[error("image_url must be a base64 data URL or an http(s) URL")]
+    InvalidImageUrl,
+    /// An assistant tool call whose `arguments` is not a JSON object.
+    #[error("tool call `{id}` has arguments that are not a JSON object")]
+    InvalidToolArguments { id: String },
+}
