@@ -110,6 +110,41 @@ impl<'de> Deserialize<'de> for RawFields {
     }
 }
 
+/// An object of a kind the gateway does not type (a newer content block, event, part or
+/// option), kept exactly as received so that it passes through.
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct Untyped(Box<RawValue>);
+
+impl Untyped {
+    pub fn new(raw: Box<RawValue>) -> Self {
+        Self(raw)
+    }
+
+    /// The object's `type`, if it is a string.
+    pub fn kind(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Tag {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        serde_json::from_str::<Tag>(self.0.get())
+            .ok()
+            .map(|t| t.kind)
+    }
+
+    pub fn get(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Untyped {
+    /// The type only: the rest may be content.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Untyped").field(&self.kind()).finish()
+    }
+}
+
 /// Whether a raw value is `null`.
 pub fn is_null(v: &RawValue) -> bool {
     v.get().trim() == "null"

@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::raw::RawFields;
+pub use crate::raw::Untyped;
 
 /// Reads an object's fields from a map and evaluates to `$ctor { .. }`; errors return from the
 /// enclosing function. `required` fields must be present, `defaulted` ones default when absent or
@@ -554,41 +555,6 @@ redacted_debug!(DocumentBlock, |s, d| d
     .field("cache_control", &s.cache_control)
     .field("extra", &s.extra));
 
-/// An object of a `type` this crate does not know (a newer block, event, delta or source), kept
-/// exactly as received so that it passes through.
-#[derive(Clone, Serialize)]
-#[serde(transparent)]
-pub struct Untyped(Box<RawValue>);
-
-impl Untyped {
-    pub fn new(raw: Box<RawValue>) -> Self {
-        Self(raw)
-    }
-
-    /// The object's `type`, if it is a string.
-    pub fn kind(&self) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Tag {
-            #[serde(rename = "type")]
-            kind: String,
-        }
-        serde_json::from_str::<Tag>(self.0.get())
-            .ok()
-            .map(|t| t.kind)
-    }
-
-    pub fn get(&self) -> &RawValue {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Untyped {
-    /// The type only: the rest may be content.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Untyped").field(&self.kind()).finish()
-    }
-}
-
 /// A `type`-tagged object: reads the variant of a tag from the object's other fields.
 trait Tagged: Sized {
     const EXPECTING: &'static str;
@@ -659,7 +625,7 @@ impl<'de, T: Tagged> Visitor<'de> for TaggedVisitor<T> {
         }
         let raw =
             serde_json::value::to_raw_value(&object).map_err(<A::Error as de::Error>::custom)?;
-        Ok(T::untyped(Untyped(raw)))
+        Ok(T::untyped(Untyped::new(raw)))
     }
 }
 

@@ -25,10 +25,11 @@ use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::raw::RawFields;
+pub use crate::raw::Untyped;
 
 // Content never reaches logs: these types print their shape, not their text.
 macro_rules! redacted_debug {
@@ -115,37 +116,6 @@ pub use message::{
 };
 pub use request::{FunctionDef, JsonSchema, NamedFunction, ResponseFormat, Stop, Tool, ToolChoice};
 
-/// An object of a kind this module does not type (a user content part of an unknown `type`, a
-/// newer `tool_choice` or `response_format`), kept whole as received.
-#[derive(Clone, Serialize)]
-#[serde(transparent)]
-pub struct Untyped(Box<RawValue>);
-
-impl Untyped {
-    /// The object's `type`, if it is a string.
-    pub fn kind(&self) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Tag {
-            #[serde(rename = "type")]
-            kind: String,
-        }
-        serde_json::from_str::<Tag>(self.0.get())
-            .ok()
-            .map(|t| t.kind)
-    }
-
-    pub fn get(&self) -> &RawValue {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Untyped {
-    /// The type only: the rest may be content.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Untyped").field(&self.kind()).finish()
-    }
-}
-
 /// An object read as raw fields in the order received; typed fields are taken out by key and
 /// the rest become the `extra` map.
 struct Obj(Vec<(String, Box<RawValue>)>);
@@ -221,7 +191,7 @@ impl Obj {
 
     fn into_untyped<E: de::Error>(self) -> Result<Untyped, E> {
         serde_json::value::to_raw_value(&self)
-            .map(Untyped)
+            .map(Untyped::new)
             .map_err(E::custom)
     }
 }
