@@ -9,6 +9,9 @@
 
 #![no_main]
 
+#[path = "chunks.rs"]
+mod chunks;
+
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::aws_eventstream::{
     DEFAULT_MAX_MESSAGE_BYTES, EventStreamDecoder, EventStreamError, HeaderValue, Message,
@@ -58,18 +61,7 @@ fuzz_target!(|data: &[u8]| {
 fn decode(input: &[u8], sizes: &[u8], max: usize) -> (Vec<Message>, Option<EventStreamError>) {
     let mut decoder = EventStreamDecoder::new(max);
     let mut messages = Vec::new();
-    let mut rest = input;
-    let mut next_size = sizes.iter().cycle();
-    loop {
-        let chunk;
-        (chunk, rest) = match next_size.next() {
-            None => (rest, &[][..]),
-            Some(&0) => {
-                decoder.push(&[]);
-                rest.split_at(1.min(rest.len()))
-            }
-            Some(&n) => rest.split_at(usize::from(n).min(rest.len())),
-        };
+    for chunk in chunks::chunks(input, sizes) {
         decoder.push(chunk);
         loop {
             match decoder.next_message() {
@@ -77,9 +69,6 @@ fn decode(input: &[u8], sizes: &[u8], max: usize) -> (Vec<Message>, Option<Event
                 Ok(None) => break,
                 Err(e) => return (messages, Some(e)),
             }
-        }
-        if rest.is_empty() {
-            break;
         }
     }
     (messages, decoder.finish().err())

@@ -6,6 +6,9 @@
 
 #![no_main]
 
+#[path = "chunks.rs"]
+mod chunks;
+
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::sse::{SseDecoder, SseError, SseEvent};
 
@@ -39,18 +42,7 @@ fuzz_target!(|data: &[u8]| {
 fn decode(input: &[u8], sizes: &[u8], max: usize) -> (Vec<SseEvent>, Option<SseError>) {
     let mut decoder = SseDecoder::new(max);
     let mut events = Vec::new();
-    let mut rest = input;
-    let mut next_size = sizes.iter().cycle();
-    loop {
-        let chunk;
-        (chunk, rest) = match next_size.next() {
-            None => (rest, &[][..]),
-            Some(&0) => {
-                decoder.push(&[]);
-                rest.split_at(1.min(rest.len()))
-            }
-            Some(&n) => rest.split_at(usize::from(n).min(rest.len())),
-        };
+    for chunk in chunks::chunks(input, sizes) {
         decoder.push(chunk);
         loop {
             match decoder.next_event() {
@@ -58,9 +50,6 @@ fn decode(input: &[u8], sizes: &[u8], max: usize) -> (Vec<SseEvent>, Option<SseE
                 Ok(None) => break,
                 Err(e) => return (events, Some(e)),
             }
-        }
-        if rest.is_empty() {
-            break;
         }
     }
     match decoder.finish() {
