@@ -43,6 +43,17 @@ async fn error_of(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// Sends `request` and checks that it fails with `status` and error `code`; returns the body.
+async fn expect_error(request: reqwest::RequestBuilder, status: u16, code: &str) -> Value {
+    let (s, body) = error_of(request.send().await.unwrap()).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    body
+}
+
 /// Polls `f` for up to 10 s.
 async fn eventually(mut f: impl FnMut() -> bool) -> bool {
     for _ in 0..500 {
@@ -369,37 +380,19 @@ async fn request_errors_have_the_right_status_and_shape() {
             .bearer_auth(TEST_KEY)
             .header("content-type", "application/json")
             .body(body)
-            .send()
     };
-    let (s, b) = error_of(raw("{not json").await.unwrap()).await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (400, Some("invalid_json"))
-    );
-    let (s, b) = error_of(raw(r#"{"model":"gpt-test"}"#).await.unwrap()).await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (400, Some("invalid_request"))
-    );
-    let (s, b) = error_of(
-        raw(r#"{"model":"gpt-test","messages":[],"n":"SECRET-VALUE"}"#)
-            .await
-            .unwrap(),
-    )
-    .await;
+    expect_error(raw("{not json"), 400, "invalid_json").await;
+    expect_error(raw(r#"{"model":"gpt-test"}"#), 400, "invalid_request").await;
+    let secret = raw(r#"{"model":"gpt-test","messages":[],"n":"SECRET-VALUE"}"#);
+    let (s, b) = error_of(secret.send().await.unwrap()).await;
     assert_eq!(s, 400);
     assert!(!b.to_string().contains("SECRET-VALUE"));
-    let (s, b) = error_of(
-        post(chat.clone(), chat_body("no-such-model"))
-            .send()
-            .await
-            .unwrap(),
+    expect_error(
+        post(chat.clone(), chat_body("no-such-model")),
+        404,
+        "model_not_found",
     )
     .await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (404, Some("model_not_found"))
-    );
     let (s, _) = error_of(client().get(gw.url("/v1/nothing")).send().await.unwrap()).await;
     assert_eq!(s, 404);
     let (s, _) = error_of(
@@ -425,15 +418,8 @@ async fn bodies_over_the_limit_get_413_declared_or_streamed() {
     let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
     let big =
         json!({"model": "gpt-test", "messages": [{"role": "user", "content": "x".repeat(2048)}]});
-    let declared = post(gw.url("/v1/chat/completions"), big.clone())
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = error_of(declared).await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (413, Some("body_too_large"))
-    );
+    let declared = post(gw.url("/v1/chat/completions"), big.clone());
+    expect_error(declared, 413, "body_too_large").await;
     let bytes = serde_json::to_vec(&big).unwrap();
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(256).map(|c| Ok(c.to_vec())).collect();
@@ -504,16 +490,8 @@ async fn upstream_errors_map_to_gateway_statuses() {
     ];
     for (reply, status, code) in cases {
         let (upstream, gw) = failing(reply).await;
-        let response = post(gw.url("/v1/chat/completions"), chat_body("gpt-test"))
-            .send()
-            .await
-            .unwrap();
-        let (s, body) = error_of(response).await;
-        assert_eq!(
-            (s, body["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{body}"
-        );
+        let request = post(gw.url("/v1/chat/completions"), chat_body("gpt-test"));
+        let body = expect_error(request, status, code).await;
         assert!(!body.to_string().contains("sk-upstream-secret"), "{body}");
         assert_eq!(upstream.count(), 1);
     }
@@ -561,25 +539,21 @@ async fn attempt_first_byte_and_idle_timeouts() {
     );
     let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
     let url = gw.url("/v1/chat/completions");
-    let (s, b) = error_of(
-        post(url.clone(), chat_body("gpt-test"))
-            .send()
-            .await
-            .unwrap(),
+    expect_error(
+        post(url.clone(), chat_body("gpt-test")),
+        504,
+        "upstream_timeout",
     )
     .await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (504, Some("upstream_timeout"))
-    );
 
     let mut body = chat_body("gpt-test");
     body["stream"] = json!(true);
-    let (s, b) = error_of(post(url.clone(), body.clone()).send().await.unwrap()).await;
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (504, Some("upstream_first_byte_timeout"))
-    );
+    expect_error(
+        post(url.clone(), body.clone()),
+        504,
+        "upstream_first_byte_timeout",
+    )
+    .await;
 
     body["messages"][0]["content"] = json!("stall");
     let response = post(url, body).send().await.unwrap();
