@@ -7,12 +7,22 @@ use portcullis_types::ErrorBody;
 
 use crate::provider::ProviderError;
 
-/// Which side caused a failure; decides the log level at the edge.
+/// Which side caused a failure (the `error.fault` of the access record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Client,
     Upstream,
     Internal,
+}
+
+impl Fault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Upstream => "upstream",
+            Self::Internal => "internal",
+        }
+    }
 }
 
 /// Failures of authentication (stage `authenticate`).

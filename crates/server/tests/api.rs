@@ -583,6 +583,14 @@ async fn truncated_streams_end_with_an_error_event() {
     assert_eq!(events.len(), 3, "{events:?}");
     let error: Value = serde_json::from_str(&events[2]).unwrap();
     assert_eq!(error["error"]["code"], "upstream_stream_broken");
+    let line = gw.access_lines(1).await.swap_remove(0);
+    assert_eq!(
+        line["http.status"], 200,
+        "the status was sent before the break"
+    );
+    assert_eq!(line["outcome"], "failed");
+    assert_eq!(line["error.kind"], "upstream_stream_broken");
+    assert_eq!(line["error.fault"], "upstream");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use http::StatusCode;
 use portcullis_types::Usage;
 
 use super::record::AccessLog;
-use crate::error::GatewayError;
+use crate::error::{Fault, GatewayError};
 
 /// How a request ended, beyond its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,7 @@ pub struct RequestCtx {
     pub status: StatusCode,
     pub outcome: Outcome,
     pub error_kind: Option<&'static str>,
+    pub error_fault: Option<Fault>,
     access_log: Option<Arc<dyn AccessLog>>,
 }
 
@@ -69,15 +70,22 @@ impl RequestCtx {
             status: StatusCode::OK,
             outcome: Outcome::Pending,
             error_kind: None,
+            error_fault: None,
             access_log,
         }
     }
 
-    /// Marks the request as failed with `error`.
+    /// Marks the request as failed with `error`, answered with the error's status.
     pub fn fail(&mut self, error: &GatewayError) {
         self.status = error.status();
+        self.failed_after_headers(error);
+    }
+
+    /// Marks the request as failed with `error` after its status was sent (a broken stream).
+    pub fn failed_after_headers(&mut self, error: &GatewayError) {
         self.outcome = Outcome::Failed;
         self.error_kind = Some(error.kind());
+        self.error_fault = Some(error.fault());
     }
 
     /// Marks the request as finished successfully.

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 
 use super::RequestCtx;
 use super::ctx::Outcome;
+use crate::error::Fault;
 
 /// Status logged for requests whose client went away (nginx's convention).
 const CLIENT_CLOSED: u16 = 499;
@@ -39,6 +40,7 @@ pub struct AccessRecord<'a> {
     pub duration_us: u64,
     pub ttfb_us: Option<u64>,
     pub error_kind: Option<&'static str>,
+    pub error_fault: Option<&'static str>,
 }
 
 /// A field value of an access record.
@@ -76,6 +78,7 @@ impl AccessRecord<'_> {
             ("duration_ms", Some(Field::Millis(self.duration_us))),
             ("ttfb_ms", self.ttfb_us.map(Field::Millis)),
             ("error.kind", self.error_kind.map(Field::Str)),
+            ("error.fault", self.error_fault.map(Field::Str)),
         ]
         .into_iter()
         .filter_map(|(name, value)| Some((name, value?)))
@@ -108,5 +111,6 @@ pub fn record(ctx: &RequestCtx, sink: &dyn AccessLog) {
         duration_us: us(ctx.started.elapsed()),
         ttfb_us: ctx.first_byte.map(us),
         error_kind: ctx.error_kind,
+        error_fault: ctx.error_fault.map(Fault::as_str),
     });
 }

@@ -15,7 +15,6 @@ use portcullis_types::Usage;
 use tokio::time::{Instant, Sleep, sleep};
 
 use super::RequestCtx;
-use super::ctx::Outcome;
 use crate::error::GatewayError;
 use crate::json_scan as scan;
 use crate::provider::{EventStream, ProviderError, StreamEvent};
@@ -74,8 +73,7 @@ impl ClientStream {
 
     fn fail(&mut self, error: ProviderError) -> Bytes {
         let error = GatewayError::from(error);
-        self.ctx.outcome = Outcome::Failed;
-        self.ctx.error_kind = Some(error.kind());
+        self.ctx.failed_after_headers(&error);
         self.sent_last = true;
         frame(&error.to_json())
     }
