@@ -18,7 +18,7 @@ use crate::routing::{Priority, Strategy};
 pub struct Deployment {
     pub provider_name: Arc<str>,
     pub provider: Arc<dyn Provider>,
-    pub upstream_model: String,
+    pub upstream_model: Arc<str>,
     pub weight: u32,
 }
 
@@ -78,7 +78,7 @@ impl Runtime {
                         Some(Deployment {
                             provider_name: Arc::from(d.provider.as_str()),
                             provider: providers.get(d.provider.as_str())?.clone(),
-                            upstream_model: d.model.clone(),
+                            upstream_model: Arc::from(d.model.as_str()),
                             weight: d.weight,
                         })
                     })

@@ -33,7 +33,7 @@ pub struct RequestCtx {
     pub model: Option<Box<str>>,
     /// The deployment that served (or last failed): provider name and upstream model.
     pub provider: Option<Arc<str>>,
-    pub upstream_model: Option<Box<str>>,
+    pub upstream_model: Option<Arc<str>>,
     pub attempts: u32,
     pub stream: bool,
     pub client_wants_usage: bool,

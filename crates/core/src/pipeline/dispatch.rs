@@ -63,7 +63,7 @@ pub async fn dispatch(
         }
         ctx.attempts += 1;
         ctx.provider = Some(deployment.provider_name.clone());
-        ctx.upstream_model = Some(deployment.upstream_model.as_str().into());
+        ctx.upstream_model = Some(deployment.upstream_model.clone());
         request.set_model(&deployment.upstream_model);
         match attempt(deployment, request, stream, &route.timeouts, remaining).await {
             Ok(done) => {
