@@ -52,12 +52,7 @@ impl Plan {
         let n = max_tokens.map_or(wanted, |m| m.min(wanted));
         let mut rng = seed | 1;
         let words = (0..n)
-            .map(|_| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                WORDS[(rng % WORDS.len() as u64) as usize]
-            })
+            .map(|_| WORDS[(xorshift(&mut rng) % WORDS.len() as u64) as usize])
             .collect();
         Self {
             seed,
@@ -79,6 +74,14 @@ impl Plan {
     fn id(&self, prefix: &str) -> String {
         format!("{prefix}-mock-{:016x}", self.seed)
     }
+}
+
+/// The next value of a xorshift64 sequence (deterministic filler, not randomness).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -252,12 +255,7 @@ fn encode_f32_base64(v: &[f32]) -> String {
 fn vector(seed: u64, dims: usize) -> Vec<f32> {
     let mut rng = seed | 1;
     let raw: Vec<f32> = (0..dims)
-        .map(|_| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % 2001) as f32 / 1000.0 - 1.0
-        })
+        .map(|_| (xorshift(&mut rng) % 2001) as f32 / 1000.0 - 1.0)
         .collect();
     let norm = raw
         .iter()
