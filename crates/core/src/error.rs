@@ -5,7 +5,9 @@
 use http::StatusCode;
 use portcullis_types::ErrorBody;
 
-use crate::provider::ProviderError;
+use portcullis_types::anthropic;
+
+use crate::provider::{Dialect, ProviderError};
 
 /// Which side caused a failure (the `error.fault` of the access record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +144,23 @@ impl GatewayError {
         }
     }
 
+    /// The error body in the client's API shape: OpenAI's (`to_body`) or Anthropic's
+    /// (`{"type":"error","error":{"type":..,"message":..}}`, the type following the status as
+    /// Anthropic's own API does).
+    pub fn to_json_in(&self, dialect: Dialect) -> Vec<u8> {
+        match dialect {
+            Dialect::OpenAi => self.to_json(),
+            Dialect::Anthropic => {
+                let body =
+                    anthropic::ErrorResponse::for_status(self.status().as_u16(), self.to_string());
+                serde_json::to_vec(&body).unwrap_or_else(|_| {
+                    br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#
+                        .to_vec()
+                })
+            }
+        }
+    }
+
     /// The JSON bytes of [`Self::to_body`].
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(&self.to_body()).unwrap_or_else(|_| {
@@ -198,6 +217,42 @@ mod tests {
             assert_eq!(err.to_body().error.kind, kind, "{err}");
             let v: serde_json::Value = serde_json::from_slice(&err.to_json()).unwrap_or_default();
             assert_eq!(v["error"]["code"], err.kind());
+        }
+    }
+
+    #[test]
+    fn anthropic_shape() {
+        let cases: Vec<(GatewayError, &str)> = vec![
+            (AuthError::Invalid.into(), "authentication_error"),
+            (
+                AuthError::ModelNotAllowed("m".into()).into(),
+                "permission_error",
+            ),
+            (GatewayError::ModelNotFound("m".into()), "not_found_error"),
+            (
+                RequestError::TooLarge { limit: 1 }.into(),
+                "request_too_large",
+            ),
+            (
+                ProviderError::RateLimited { message: None }.into(),
+                "rate_limit_error",
+            ),
+            (
+                ProviderError::Overloaded { message: None }.into(),
+                "overloaded_error",
+            ),
+            (
+                ProviderError::ContextLength { message: None }.into(),
+                "invalid_request_error",
+            ),
+            (ProviderError::Timeout.into(), "api_error"),
+        ];
+        for (err, kind) in cases {
+            let v: serde_json::Value =
+                serde_json::from_slice(&err.to_json_in(Dialect::Anthropic)).unwrap();
+            assert_eq!(v["type"], "error", "{err}");
+            assert_eq!(v["error"]["type"], kind, "{err}");
+            assert_eq!(v["error"]["message"], err.to_string());
         }
     }
 }

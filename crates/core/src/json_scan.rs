@@ -232,11 +232,27 @@ pub fn usage(json: &[u8]) -> Result<Option<Usage>, ScanError> {
     Ok(last_top_level(json, "usage")?.and_then(usage_object))
 }
 
-/// Reads the three counts of a `usage` object (its details are not needed here). `None` when
-/// it is not an object or a count is not a non-negative integer.
-fn usage_object(raw: &[u8]) -> Option<Usage> {
-    let [prompt, completion, total] =
-        top_level(raw, ["prompt_tokens", "completion_tokens", "total_tokens"]).ok()?;
+/// Reads the counts of an OpenAI `usage` object, with the cached prompt tokens and reasoning
+/// tokens of its details. `None` when it is not an object or a count is not a non-negative
+/// integer.
+pub fn usage_object(raw: &[u8]) -> Option<Usage> {
+    let [
+        prompt,
+        completion,
+        total,
+        prompt_details,
+        completion_details,
+    ] = top_level(
+        raw,
+        [
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "prompt_tokens_details",
+            "completion_tokens_details",
+        ],
+    )
+    .ok()?;
     let count = |v: Option<&[u8]>| -> Option<u64> {
         match v {
             None => Some(0),
@@ -248,10 +264,59 @@ fn usage_object(raw: &[u8]) -> Option<Usage> {
         None => prompt.saturating_add(completion),
         t => count(t)?,
     };
+    let detail = |object: Option<&[u8]>, field: &str| -> u64 {
+        object
+            .and_then(|o| top_level(o, [field]).ok())
+            .and_then(|[v]| count(v))
+            .unwrap_or(0)
+    };
     Some(Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: total,
+        cached_tokens: detail(prompt_details, "cached_tokens"),
+        reasoning_tokens: detail(completion_details, "reasoning_tokens"),
+    })
+}
+
+/// The counts of an Anthropic `usage` object (a message's, or a `message_delta`'s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnthropicCounts {
+    /// All prompt tokens: `input_tokens` plus cache reads and writes (absent in a delta that
+    /// does not repeat them).
+    pub input: Option<u64>,
+    pub cache_read: u64,
+    pub output: u64,
+}
+
+/// Reads an Anthropic `usage` object. `None` when it is not an object or a count is not a
+/// non-negative integer.
+pub fn anthropic_usage_object(raw: &[u8]) -> Option<AnthropicCounts> {
+    let [input, output, cache_read, cache_write] = top_level(
+        raw,
+        [
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ],
+    )
+    .ok()?;
+    let count = |v: Option<&[u8]>| -> Option<Option<u64>> {
+        match v {
+            None | Some(b"null") => Some(None),
+            Some(digits) => std::str::from_utf8(digits).ok()?.parse().ok().map(Some),
+        }
+    };
+    let cache_read = count(cache_read)?.unwrap_or(0);
+    let input = count(input)?.map(|i| {
+        i.saturating_add(cache_read)
+            .saturating_add(count(cache_write).flatten().unwrap_or(0))
+    });
+    Some(AnthropicCounts {
+        input,
+        cache_read,
+        output: count(output)?.unwrap_or(0),
     })
 }
 

@@ -30,7 +30,7 @@ impl Strategy for Priority {
         deployments
             .iter()
             .enumerate()
-            .filter(|(_, d)| d.provider.supports(op))
+            .filter(|(_, d)| d.serves(op))
             .map(|(i, _)| i)
             .collect()
     }

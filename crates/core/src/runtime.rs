@@ -31,10 +31,21 @@ pub struct Route {
     pub strategy: Arc<dyn Strategy>,
 }
 
+impl Deployment {
+    /// Whether this deployment serves `op`: natively, or (for Anthropic's messages and
+    /// count_tokens) through translation from chat.
+    pub fn serves(&self, op: Operation) -> bool {
+        let p = &self.provider;
+        p.supports(op)
+            || (matches!(op, Operation::Messages | Operation::CountTokens)
+                && p.supports(Operation::Chat))
+    }
+}
+
 impl Route {
     /// Whether any deployment serves `op`.
     pub fn supports(&self, op: Operation) -> bool {
-        self.deployments.iter().any(|d| d.provider.supports(op))
+        self.deployments.iter().any(|d| d.serves(op))
     }
 }
 

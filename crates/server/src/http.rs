@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use portcullis_core::error::RequestError;
 use portcullis_core::pipeline::{self, Reply};
-use portcullis_core::provider::Operation;
+use portcullis_core::provider::{Dialect, Operation};
 use portcullis_core::{Gateway, GatewayError, request_id};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{*id}", get(get_model))
         .route("/healthz", get(healthz))
@@ -69,15 +71,28 @@ async fn embeddings(State(state): State<AppState>, request: Request) -> Response
     complete(&state, Operation::Embedding, request).await
 }
 
+async fn messages(State(state): State<AppState>, request: Request) -> Response {
+    complete(&state, Operation::Messages, request).await
+}
+
+async fn count_tokens(State(state): State<AppState>, request: Request) -> Response {
+    complete(&state, Operation::CountTokens, request).await
+}
+
 async fn complete(state: &AppState, op: Operation, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let id = request_id(&parts.headers);
+    let dialect = op.dialect();
     let response = match read_body(&parts.headers, body, state.max_body_bytes).await {
-        Ok(body) => render(pipeline::handle(&state.gateway, op, &id, &parts.headers, &body).await),
+        Ok(body) => render(
+            pipeline::handle(&state.gateway, op, &id, &parts.headers, &body).await,
+            dialect,
+        ),
         Err(e) => {
             let mut ctx = pipeline::RequestCtx::new(op.endpoint(), &id, state.gateway.access_log());
+            ctx.dialect = dialect;
             ctx.fail(&e);
-            error_response(&e)
+            error_response(&e, dialect)
         }
     };
     tagged(response, &id)
@@ -86,7 +101,10 @@ async fn complete(state: &AppState, op: Operation, request: Request) -> Response
 async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let id = request_id(&headers);
     tagged(
-        render(pipeline::list_models(&state.gateway, &id, &headers, None)),
+        render(
+            pipeline::list_models(&state.gateway, &id, &headers, None),
+            Dialect::OpenAi,
+        ),
         &id,
     )
 }
@@ -98,7 +116,7 @@ async fn get_model(
 ) -> Response {
     let id = request_id(&headers);
     let reply = pipeline::list_models(&state.gateway, &id, &headers, Some(&model));
-    tagged(render(reply), &id)
+    tagged(render(reply, Dialect::OpenAi), &id)
 }
 
 async fn healthz(headers: HeaderMap) -> Response {
@@ -127,7 +145,10 @@ async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         method: method.to_string(),
         path: uri.path().to_owned(),
     };
-    tagged(error_response(&error), &request_id(&headers))
+    tagged(
+        error_response(&error, dialect_of(&uri)),
+        &request_id(&headers),
+    )
 }
 
 async fn method_not_allowed(method: Method, uri: Uri, headers: HeaderMap) -> Response {
@@ -135,7 +156,10 @@ async fn method_not_allowed(method: Method, uri: Uri, headers: HeaderMap) -> Res
         method: method.to_string(),
         path: uri.path().to_owned(),
     };
-    tagged(error_response(&error), &request_id(&headers))
+    tagged(
+        error_response(&error, dialect_of(&uri)),
+        &request_id(&headers),
+    )
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (early when Content-Length says so).
@@ -155,10 +179,19 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
 }
 
-fn render(reply: Reply) -> Response {
+/// Unknown routes and wrong methods under `/v1/messages` answer in Anthropic's shape.
+fn dialect_of(uri: &Uri) -> Dialect {
+    if uri.path().starts_with("/v1/messages") {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAi
+    }
+}
+
+fn render(reply: Reply, dialect: Dialect) -> Response {
     match reply {
         Reply::Json { status, body } => json_response(status, body),
-        Reply::Error(e) => error_response(&e),
+        Reply::Error(e) => error_response(&e, dialect),
         Reply::Stream(stream) => {
             let mut response = Response::new(Body::from_stream(stream));
             let h = response.headers_mut();
@@ -178,6 +211,6 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
     response
 }
 
-fn error_response(error: &GatewayError) -> Response {
-    json_response(error.status(), Bytes::from(error.to_json()))
+fn error_response(error: &GatewayError, dialect: Dialect) -> Response {
+    json_response(error.status(), Bytes::from(error.to_json_in(dialect)))
 }

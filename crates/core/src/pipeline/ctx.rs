@@ -10,6 +10,7 @@ use portcullis_types::Usage;
 
 use super::record::AccessLog;
 use crate::error::{Fault, GatewayError};
+use crate::provider::Dialect;
 
 /// How a request ended, beyond its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum Outcome {
 pub struct RequestCtx {
     pub request_id: Box<str>,
     pub endpoint: &'static str,
+    /// The API family the client speaks (shapes its errors and stream events).
+    pub dialect: Dialect,
     pub started: Instant,
     pub key_name: Option<Arc<str>>,
     /// The model name the client asked for.
@@ -56,6 +59,7 @@ impl RequestCtx {
         Self {
             request_id: request_id.into(),
             endpoint,
+            dialect: Dialect::OpenAi,
             started: Instant::now(),
             key_name: None,
             model: None,

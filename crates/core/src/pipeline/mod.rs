@@ -20,6 +20,7 @@ pub mod stream;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use portcullis_types::anthropic::{CountTokensRequest, MessagesRequest};
 use portcullis_types::openai::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
 use serde::Serialize;
 
@@ -38,6 +39,10 @@ pub enum ApiRequest {
     Chat(ChatCompletionRequest),
     Completion(CompletionRequest),
     Embedding(EmbeddingRequest),
+    /// Anthropic's Messages API (inbound `/v1/messages`).
+    Messages(Box<MessagesRequest>),
+    /// Anthropic's `/v1/messages/count_tokens`.
+    CountTokens(Box<CountTokensRequest>),
 }
 
 impl ApiRequest {
@@ -46,6 +51,8 @@ impl ApiRequest {
             Self::Chat(_) => Operation::Chat,
             Self::Completion(_) => Operation::Completion,
             Self::Embedding(_) => Operation::Embedding,
+            Self::Messages(_) => Operation::Messages,
+            Self::CountTokens(_) => Operation::CountTokens,
         }
     }
 
@@ -54,6 +61,8 @@ impl ApiRequest {
             Self::Chat(r) => &r.model,
             Self::Completion(r) => &r.model,
             Self::Embedding(r) => &r.model,
+            Self::Messages(r) => &r.model,
+            Self::CountTokens(r) => &r.model,
         }
     }
 
@@ -63,6 +72,8 @@ impl ApiRequest {
             Self::Chat(r) => &mut r.model,
             Self::Completion(r) => &mut r.model,
             Self::Embedding(r) => &mut r.model,
+            Self::Messages(r) => &mut r.model,
+            Self::CountTokens(r) => &mut r.model,
         };
         m.clear();
         m.push_str(model);
@@ -72,7 +83,8 @@ impl ApiRequest {
         match self {
             Self::Chat(r) => r.stream == Some(true),
             Self::Completion(r) => r.stream == Some(true),
-            Self::Embedding(_) => false,
+            Self::Messages(r) => r.is_stream(),
+            Self::Embedding(_) | Self::CountTokens(_) => false,
         }
     }
 
@@ -81,17 +93,22 @@ impl ApiRequest {
         let opts = match self {
             Self::Chat(r) => r.stream_options.as_ref(),
             Self::Completion(r) => r.stream_options.as_ref(),
-            Self::Embedding(_) => None,
+            // Anthropic streams always carry their usage (message_start, message_delta).
+            Self::Messages(_) => return true,
+            Self::Embedding(_) | Self::CountTokens(_) => None,
         };
         opts.and_then(|o| o.include_usage) == Some(true)
     }
 
-    /// The JSON body for an OpenAI-compatible upstream.
+    /// The JSON body for an upstream of the request's own API family (OpenAI-compatible for
+    /// chat, completions and embeddings; Anthropic for messages and count_tokens).
     pub fn to_upstream_json(&self, include_usage: bool) -> serde_json::Result<Vec<u8>> {
         match self {
             Self::Chat(r) => r.to_upstream_json(include_usage),
             Self::Completion(r) => r.to_upstream_json(include_usage),
             Self::Embedding(r) => serde_json::to_vec(r),
+            Self::Messages(r) => serde_json::to_vec(r),
+            Self::CountTokens(r) => serde_json::to_vec(r),
         }
     }
 }
@@ -117,6 +134,7 @@ pub async fn handle(
 ) -> Reply {
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new(op.endpoint(), request_id, gateway.access_log());
+    ctx.dialect = op.dialect();
     match run(&runtime, &mut ctx, op, headers, body).await {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;

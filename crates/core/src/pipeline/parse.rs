@@ -15,6 +15,8 @@ pub fn parse(op: Operation, body: &[u8]) -> Result<ApiRequest, RequestError> {
         Operation::Chat => ApiRequest::Chat(typed(body)?),
         Operation::Completion => ApiRequest::Completion(typed(body)?),
         Operation::Embedding => ApiRequest::Embedding(typed(body)?),
+        Operation::Messages => ApiRequest::Messages(Box::new(typed(body)?)),
+        Operation::CountTokens => ApiRequest::CountTokens(Box::new(typed(body)?)),
     };
     check(&request)?;
     Ok(request)
@@ -69,6 +71,15 @@ fn check(request: &ApiRequest) -> Result<(), RequestError> {
         }
         ApiRequest::Embedding(r) if raw::is_null(&r.input) => {
             return Err(schema("'input' must not be null", "input"));
+        }
+        ApiRequest::Messages(r) if r.messages.is_empty() => {
+            return Err(schema("'messages' must be a non-empty array", "messages"));
+        }
+        ApiRequest::Messages(r) if r.max_tokens == 0 => {
+            return Err(schema("'max_tokens' must be at least 1", "max_tokens"));
+        }
+        ApiRequest::CountTokens(r) if r.messages.is_empty() => {
+            return Err(schema("'messages' must be a non-empty array", "messages"));
         }
         _ => {}
     }

@@ -11,13 +11,12 @@ use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
-use portcullis_types::Usage;
 use tokio::time::{Instant, Sleep, sleep};
 
 use super::RequestCtx;
 use crate::error::GatewayError;
 use crate::json_scan as scan;
-use crate::provider::{EventStream, ProviderError, StreamEvent};
+use crate::provider::{Dialect, EventStream, ProviderError, StreamEvent};
 
 /// SSE body of a streamed response. Yields framed `data: ...\n\n` events.
 pub struct ClientStream {
@@ -54,13 +53,26 @@ impl ClientStream {
 
     /// Frames an event for the client, or `None` to skip it.
     fn forward(&mut self, event: StreamEvent) -> Option<Bytes> {
+        match self.ctx.dialect {
+            Dialect::OpenAi => self.forward_openai(event),
+            Dialect::Anthropic => {
+                self.read_anthropic_usage(&event);
+                if event.event.as_deref() == Some(b"message_stop".as_slice()) {
+                    self.sent_last = true;
+                }
+                Some(frame(event.event.as_deref(), &event.data))
+            }
+        }
+    }
+
+    fn forward_openai(&mut self, event: StreamEvent) -> Option<Bytes> {
         if event.is_done() {
             self.sent_last = true;
             return Some(Bytes::from_static(b"data: [DONE]\n\n"));
         }
         if memchr::memmem::find(&event.data, b"\"usage\"").is_some()
             && let Ok([Some(usage), choices]) = scan::top_level(&event.data, ["usage", "choices"])
-            && let Ok(Some(usage)) = serde_json::from_slice::<Option<Usage>>(usage)
+            && let Some(usage) = scan::usage_object(usage)
         {
             self.ctx.usage = Some(usage);
             let usage_only = choices.is_none_or(scan::is_empty_array);
@@ -68,19 +80,56 @@ impl ClientStream {
                 return None;
             }
         }
-        Some(frame(&event.data))
+        Some(frame(event.event.as_deref(), &event.data))
+    }
+
+    /// Anthropic streams report input tokens in `message_start` and cumulative output tokens in
+    /// each `message_delta` (newer ones repeat the input counts there).
+    fn read_anthropic_usage(&mut self, event: &StreamEvent) {
+        let usage = match event.event.as_deref() {
+            Some(b"message_start") => scan::top_level(&event.data, ["message"])
+                .ok()
+                .and_then(|[m]| m)
+                .and_then(|m| scan::top_level(m, ["usage"]).ok())
+                .and_then(|[u]| u),
+            Some(b"message_delta") => scan::top_level(&event.data, ["usage"])
+                .ok()
+                .and_then(|[u]| u),
+            _ => None,
+        };
+        let Some(counts) = usage.and_then(scan::anthropic_usage_object) else {
+            return;
+        };
+        let mut usage = self.ctx.usage.unwrap_or_default();
+        if let Some(input) = counts.input {
+            usage.prompt_tokens = input;
+            usage.cached_tokens = counts.cache_read;
+        }
+        usage.completion_tokens = counts.output;
+        usage.total_tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
+        self.ctx.usage = Some(usage);
     }
 
     fn fail(&mut self, error: ProviderError) -> Bytes {
         let error = GatewayError::from(error);
         self.ctx.failed_after_headers(&error);
         self.sent_last = true;
-        frame(&error.to_json())
+        let body = error.to_json_in(self.ctx.dialect);
+        match self.ctx.dialect {
+            Dialect::OpenAi => frame(None, &body),
+            Dialect::Anthropic => frame(Some(b"error"), &body),
+        }
     }
 }
 
-fn frame(data: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(data.len() + 8);
+/// One SSE event: an optional `event:` line, the `data:` line, a blank line.
+fn frame(event: Option<&[u8]>, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + 8 + event.map_or(0, |e| e.len() + 8));
+    if let Some(event) = event {
+        out.put_slice(b"event: ");
+        out.put_slice(event);
+        out.put_slice(b"\n");
+    }
     out.put_slice(b"data: ");
     out.put_slice(data);
     out.put_slice(b"\n\n");

@@ -302,7 +302,7 @@ impl MockProvider {
                 if paced && delay > Duration::ZERO {
                     tokio::time::sleep(delay).await;
                 }
-                Some((item.map(|data| StreamEvent { data }), it))
+                Some((item.map(StreamEvent::data), it))
             },
         ))
     }

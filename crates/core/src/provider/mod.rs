@@ -9,6 +9,7 @@ pub mod client;
 pub mod mock;
 pub mod openai_compat;
 pub mod presets;
+pub mod upstream;
 
 use std::fmt;
 use std::pin::Pin;
@@ -26,6 +27,11 @@ pub enum Operation {
     Chat,
     Completion,
     Embedding,
+    /// Anthropic's `POST /v1/messages`. Served natively by adapters whose `supports` says so,
+    /// and by translation to [`Operation::Chat`] on every other chat-capable adapter.
+    Messages,
+    /// Anthropic's `POST /v1/messages/count_tokens`.
+    CountTokens,
 }
 
 impl Operation {
@@ -35,6 +41,8 @@ impl Operation {
             Self::Chat => "/chat/completions",
             Self::Completion => "/completions",
             Self::Embedding => "/embeddings",
+            Self::Messages => "/messages",
+            Self::CountTokens => "/messages/count_tokens",
         }
     }
 
@@ -44,14 +52,33 @@ impl Operation {
             Self::Chat => "/v1/chat/completions",
             Self::Completion => "/v1/completions",
             Self::Embedding => "/v1/embeddings",
+            Self::Messages => "/v1/messages",
+            Self::CountTokens => "/v1/messages/count_tokens",
+        }
+    }
+
+    /// The API family whose shapes (bodies, stream events, errors) the client expects.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Self::Chat | Self::Completion | Self::Embedding => Dialect::OpenAi,
+            Self::Messages | Self::CountTokens => Dialect::Anthropic,
         }
     }
 }
 
+/// The API family a client speaks: it decides the shape of error bodies and stream events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
 /// One event of a streamed response: the `data:` payload of one SSE event, in OpenAI's chunk
-/// format (or `[DONE]`).
+/// format (or `[DONE]`), or for [`Operation::Messages`] an Anthropic event with its `event:` name.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StreamEvent {
+    /// The SSE `event:` field (Anthropic streams name every event; OpenAI's name none).
+    pub event: Option<Bytes>,
     pub data: Bytes,
 }
 
@@ -63,6 +90,22 @@ impl fmt::Debug for StreamEvent {
 }
 
 impl StreamEvent {
+    /// An unnamed event (OpenAI chunks).
+    pub fn data(data: impl Into<Bytes>) -> Self {
+        Self {
+            event: None,
+            data: data.into(),
+        }
+    }
+
+    /// A named event (Anthropic stream events).
+    pub fn named(event: impl Into<Bytes>, data: impl Into<Bytes>) -> Self {
+        Self {
+            event: Some(event.into()),
+            data: data.into(),
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         self.data.as_ref() == b"[DONE]"
     }
@@ -123,6 +166,12 @@ pub enum ProviderError {
     StreamIdle,
     #[error("the upstream provider is rate limiting requests (HTTP 429){}", fmt_msg(.message))]
     RateLimited { message: Option<String> },
+    #[error("the upstream provider is overloaded{}", fmt_msg(.message))]
+    Overloaded { message: Option<String> },
+    #[error("the request exceeds the model's context window{}", fmt_msg(.message))]
+    ContextLength { message: Option<String> },
+    #[error("the upstream provider's content filter blocked the request{}", fmt_msg(.message))]
+    ContentFiltered { message: Option<String> },
     #[error("the upstream provider rejected the gateway's credentials (HTTP {status})")]
     Unauthorized { status: u16 },
     #[error("the upstream provider failed (HTTP {status}){}", fmt_msg(.message))]
@@ -139,6 +188,8 @@ pub enum ProviderError {
     InvalidResponse(String),
     #[error("the upstream stream broke off: {0}")]
     StreamBroken(String),
+    #[error("this provider does not serve {0}")]
+    Unsupported(&'static str),
 }
 
 fn fmt_msg(message: &Option<String>) -> String {
@@ -150,13 +201,20 @@ fn fmt_msg(message: &Option<String>) -> String {
 
 impl ProviderError {
     /// Whether another deployment may succeed where this attempt failed.
+    ///
+    /// A context-window or content-filter refusal is the request's own: the same request to
+    /// another deployment of the same model would fail the same way (fallbacks to other models
+    /// for these two cases are routing's business).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::BadRequest { .. })
+        !self.is_client_fault()
     }
 
     /// A request error the upstream blamed on the request itself.
     pub fn is_client_fault(&self) -> bool {
-        matches!(self, Self::BadRequest { .. })
+        matches!(
+            self,
+            Self::BadRequest { .. } | Self::ContextLength { .. } | Self::ContentFiltered { .. }
+        )
     }
 
     /// The status the client gets when this was the last attempt.
@@ -166,7 +224,10 @@ impl ProviderError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Server { status: 503, .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Server { status: 503, .. } | Self::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::ContextLength { .. } | Self::ContentFiltered { .. } => StatusCode::BAD_REQUEST,
             Self::BadRequest { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -174,7 +235,8 @@ impl ProviderError {
             | Self::Unauthorized { .. }
             | Self::Server { .. }
             | Self::InvalidResponse(_)
-            | Self::StreamBroken(_) => StatusCode::BAD_GATEWAY,
+            | Self::StreamBroken(_)
+            | Self::Unsupported(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -186,12 +248,74 @@ impl ProviderError {
             Self::FirstByteTimeout => "upstream_first_byte_timeout",
             Self::StreamIdle => "upstream_stream_idle",
             Self::RateLimited { .. } => "upstream_rate_limited",
+            Self::Overloaded { .. } => "upstream_overloaded",
+            Self::ContextLength { .. } => "context_length_exceeded",
+            Self::ContentFiltered { .. } => "content_filter",
             Self::Unauthorized { .. } => "upstream_auth_failed",
             Self::Server { .. } => "upstream_error",
             Self::BadRequest { .. } => "upstream_bad_request",
             Self::InvalidResponse(_) => "upstream_invalid_response",
             Self::StreamBroken(_) => "upstream_stream_broken",
+            Self::Unsupported(_) => "upstream_unsupported",
         }
+    }
+
+    /// Classifies a non-success upstream answer with the provider's own error code or type
+    /// (`code`, e.g. OpenAI's `context_length_exceeded`, Anthropic's `overloaded_error`, Google's
+    /// `RESOURCE_EXHAUSTED`, Bedrock's `ThrottlingException`) and message. Adapters extract both
+    /// from their error bodies; this decides the class, so every adapter classifies alike.
+    pub fn classify(status: StatusCode, code: Option<&str>, message: Option<String>) -> Self {
+        let code = code.unwrap_or("").to_ascii_lowercase();
+        let text = message.as_deref().unwrap_or("").to_ascii_lowercase();
+        let has = |needles: &[&str]| needles.iter().any(|n| code.contains(n));
+        let says = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+        let client_error = status.is_client_error() || status == StatusCode::BAD_GATEWAY;
+        if has(&[
+            "context_length",
+            "context_window",
+            "string_above_max_length",
+        ]) || (client_error
+            && says(&[
+                "context length",
+                "context window",
+                "context_length",
+                "prompt is too long",
+                "input is too long",
+                "too many tokens",
+                "maximum number of tokens",
+                "exceeds the maximum",
+                "input token count",
+            ]))
+        {
+            return Self::ContextLength { message };
+        }
+        if has(&[
+            "content_filter",
+            "content_policy",
+            "safety",
+            "responsible_ai",
+        ]) || (client_error && says(&["content management policy", "content filter"]))
+        {
+            return Self::ContentFiltered { message };
+        }
+        if has(&[
+            "overloaded",
+            "serviceunavailable",
+            "unavailable",
+            "modelnotready",
+        ]) || status.as_u16() == 529
+        {
+            return Self::Overloaded { message };
+        }
+        if has(&[
+            "rate_limit",
+            "throttl",
+            "resource_exhausted",
+            "too_many_requests",
+        ]) {
+            return Self::RateLimited { message };
+        }
+        Self::from_status(status, message)
     }
 
     /// Classifies a non-success upstream answer. `message` is the upstream's own error message,
@@ -242,5 +366,52 @@ mod tests {
         assert_eq!(e.client_status(), StatusCode::SERVICE_UNAVAILABLE);
         let e = ProviderError::from_status(StatusCode::INTERNAL_SERVER_ERROR, None);
         assert_eq!(e.client_status(), StatusCode::BAD_GATEWAY);
+    }
+
+    #[test]
+    fn classification_by_code_and_message() {
+        let c = |status: u16, code: Option<&str>, msg: &str| {
+            let status = StatusCode::from_u16(status).unwrap();
+            ProviderError::classify(status, code, Some(msg.into()))
+        };
+        let e = c(400, Some("context_length_exceeded"), "x");
+        assert!(matches!(e, ProviderError::ContextLength { .. }));
+        assert!(!e.is_retryable());
+        assert_eq!(e.client_status(), StatusCode::BAD_REQUEST);
+        let e = c(
+            400,
+            Some("invalid_request_error"),
+            "prompt is too long: 210000 tokens",
+        );
+        assert!(matches!(e, ProviderError::ContextLength { .. }));
+        let e = c(
+            400,
+            Some("ValidationException"),
+            "Input is too long for requested model.",
+        );
+        assert!(matches!(e, ProviderError::ContextLength { .. }));
+        let e = c(400, Some("content_filter"), "x");
+        assert!(matches!(e, ProviderError::ContentFiltered { .. }));
+        let e = c(529, Some("overloaded_error"), "Overloaded");
+        assert!(matches!(e, ProviderError::Overloaded { .. }));
+        assert!(e.is_retryable());
+        assert_eq!(e.client_status(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = c(503, Some("UNAVAILABLE"), "The model is overloaded.");
+        assert!(matches!(e, ProviderError::Overloaded { .. }));
+        let e = c(429, Some("RESOURCE_EXHAUSTED"), "quota");
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(400, Some("ThrottlingException"), "slow down");
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        // A server error that mentions tokens is still a server error.
+        let e = c(500, None, "too many tokens in flight");
+        assert!(matches!(e, ProviderError::Server { .. }));
+        let e = c(
+            400,
+            Some("invalid_request_error"),
+            "temperature: out of range",
+        );
+        assert!(matches!(e, ProviderError::BadRequest { .. }));
+        let e = c(401, Some("authentication_error"), "invalid x-api-key");
+        assert!(matches!(e, ProviderError::Unauthorized { .. }));
     }
 }
