@@ -4,6 +4,7 @@
 
 pub mod gateway;
 pub mod upstream;
+pub mod wire;
 
 pub use gateway::GatewayProcess;
 pub use upstream::{MockUpstream, Recorded, Reply, SseEnd};

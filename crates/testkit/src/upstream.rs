@@ -22,9 +22,14 @@ use serde_json::{Value, json};
 pub struct Recorded {
     pub method: String,
     pub path: String,
+    /// The query string without `?` (empty when there is none).
+    pub query: String,
     /// Header names in lower case.
     pub headers: HashMap<String, String>,
+    /// The body as JSON (`Null` when it is not JSON).
     pub body: Value,
+    /// The body as received (signature checks need the exact bytes).
+    pub raw_body: Bytes,
 }
 
 /// How a streamed reply ends.
@@ -53,6 +58,15 @@ pub enum Reply {
     /// SSE `data:` payloads, sent one by one with `delay` before each.
     Sse {
         events: Vec<String>,
+        delay: Duration,
+        end: SseEnd,
+    },
+    /// A streamed body of pre-framed chunks (named SSE events, binary event-stream frames),
+    /// sent one by one with `delay` before each.
+    Stream {
+        status: u16,
+        content_type: &'static str,
+        chunks: Vec<Bytes>,
         delay: Duration,
         end: SseEnd,
     },
@@ -197,6 +211,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let recorded = Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
         headers: parts
             .headers
             .iter()
@@ -208,6 +223,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             })
             .collect(),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        raw_body: bytes,
     };
     let reply = (shared.handler)(&recorded);
     if let Ok(mut r) = shared.requests.lock() {
@@ -238,11 +254,30 @@ async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
                 return respond(status, content_type, Body::from(body));
             }
             Reply::Sse { events, delay, end } => {
+                let chunks = events
+                    .into_iter()
+                    .map(|e| Bytes::from(format!("data: {e}\n\n")))
+                    .collect();
+                reply = Reply::Stream {
+                    status: 200,
+                    content_type: "text/event-stream",
+                    chunks,
+                    delay,
+                    end,
+                };
+            }
+            Reply::Stream {
+                status,
+                content_type,
+                chunks,
+                delay,
+                end,
+            } => {
                 let mut stream_guard = Abandon(guard.0.take());
-                let s = futures_util::stream::iter(events)
-                    .then(move |e| async move {
+                let s = futures_util::stream::iter(chunks)
+                    .then(move |chunk| async move {
                         tokio::time::sleep(delay).await;
-                        Ok::<_, std::io::Error>(Bytes::from(format!("data: {e}\n\n")))
+                        Ok::<_, std::io::Error>(chunk)
                     })
                     .chain(futures_util::stream::once(async move {
                         match end {
@@ -262,7 +297,7 @@ async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
                             }
                         }
                     }));
-                return respond(200, "text/event-stream", Body::from_stream(s));
+                return respond(status, content_type, Body::from_stream(s));
             }
         }
     }
