@@ -16,6 +16,7 @@ pub mod request_id;
 pub mod routing;
 pub mod runtime;
 pub mod sse;
+pub mod tokens;
 pub mod translate;
 
 use std::sync::Arc;

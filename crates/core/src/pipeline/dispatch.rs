@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use portcullis_types::Usage;
 use tokio::time::{Instant, timeout};
 
-use super::{ApiRequest, RequestCtx};
+use super::{ApiRequest, RequestCtx, bridge};
 use crate::config::Timeouts;
 use crate::error::GatewayError;
 use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent};
@@ -98,9 +98,8 @@ async fn attempt(
     timeouts: &Timeouts,
     remaining: Duration,
 ) -> Result<Dispatched, ProviderError> {
-    let op = request.op();
     if !stream {
-        let call = deployment.provider.call(op, request, false);
+        let call = bridge::call(&deployment.provider, request, false);
         return match timeout(timeouts.attempt.min(remaining), call).await {
             Err(_) => Err(ProviderError::Timeout),
             Ok(Ok(ProviderResponse::Complete { body, usage })) => {
@@ -114,7 +113,7 @@ async fn attempt(
     }
     let limit = timeouts.first_byte.min(remaining);
     let first = async {
-        match deployment.provider.call(op, request, true).await? {
+        match bridge::call(&deployment.provider, request, true).await? {
             ProviderResponse::Stream(mut rest) => match rest.next().await {
                 Some(Ok(first)) => Ok(Dispatched::Stream { first, rest }),
                 Some(Err(e)) => Err(e),

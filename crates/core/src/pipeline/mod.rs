@@ -10,6 +10,7 @@
 //! Streams leave the pipeline as a [`stream::ClientStream`] that carries the context to the end
 //! of the stream, so recording happens even when the client leaves early.
 
+pub mod bridge;
 pub mod ctx;
 pub mod dispatch;
 pub mod models;

@@ -190,6 +190,9 @@ pub enum ProviderError {
     StreamBroken(String),
     #[error("this provider does not serve {0}")]
     Unsupported(&'static str),
+    /// The request has something the provider's API cannot express (found while translating it).
+    #[error("the request cannot be sent to this provider: {0}")]
+    Untranslatable(#[from] crate::translate::TranslateError),
 }
 
 fn fmt_msg(message: &Option<String>) -> String {
@@ -213,7 +216,10 @@ impl ProviderError {
     pub fn is_client_fault(&self) -> bool {
         matches!(
             self,
-            Self::BadRequest { .. } | Self::ContextLength { .. } | Self::ContentFiltered { .. }
+            Self::BadRequest { .. }
+                | Self::ContextLength { .. }
+                | Self::ContentFiltered { .. }
+                | Self::Untranslatable(_)
         )
     }
 
@@ -227,7 +233,9 @@ impl ProviderError {
             Self::Server { status: 503, .. } | Self::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::ContextLength { .. } | Self::ContentFiltered { .. } => StatusCode::BAD_REQUEST,
+            Self::ContextLength { .. } | Self::ContentFiltered { .. } | Self::Untranslatable(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::BadRequest { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -257,6 +265,7 @@ impl ProviderError {
             Self::InvalidResponse(_) => "upstream_invalid_response",
             Self::StreamBroken(_) => "upstream_stream_broken",
             Self::Unsupported(_) => "upstream_unsupported",
+            Self::Untranslatable(_) => "untranslatable_request",
         }
     }
 
