@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the official `openai` SDKs that tests/sdk drives against the gateway, pinned:
-#   - a Python venv at $SDK_DIR/venv with openai and pytest;
+# Installs the official SDKs that tests/sdk drives against the gateway, pinned:
+#   - a Python venv at $SDK_DIR/venv with openai, anthropic and pytest;
 #   - a Node project at $SDK_DIR/node with openai (from tests/sdk/node/package.json).
 # SDK_DIR is $PORTCULLIS_SDK_DIR (a relative path is taken from the repository root), or .sdk
 # at the repository root. $PYTHON picks the interpreter for the venv (default python3). Packages
@@ -16,6 +16,7 @@ set -euo pipefail
 
 # The pins. The Node one must agree with tests/sdk/node/package.json (checked below).
 OPENAI_PY_VERSION=3.51.0
+ANTHROPIC_PY_VERSION=2.10.0
 PYTEST_VERSION=9.2.0
 OPENAI_NODE_VERSION=7.55.0
 
@@ -26,7 +27,7 @@ package_json="$repo/tests/sdk/node/package.json"
 stamp_file="$sdk_dir/installed.stamp"
 python="${PYTHON:-python3}"
 
-stamp="python openai==$OPENAI_PY_VERSION pytest==$PYTEST_VERSION
+stamp="python openai==$OPENAI_PY_VERSION anthropic==$ANTHROPIC_PY_VERSION pytest==$PYTEST_VERSION
 node openai@$OPENAI_NODE_VERSION"
 
 log() { printf 'install-sdks: %s\n' "$*" >&2; }
@@ -64,12 +65,14 @@ command -v "$python" >/dev/null || die "$python not found"
 command -v node >/dev/null || die "node not found"
 command -v npm >/dev/null || die "npm not found"
 
-log "python: venv with openai==$OPENAI_PY_VERSION pytest==$PYTEST_VERSION"
+log "python: venv with openai==$OPENAI_PY_VERSION anthropic==$ANTHROPIC_PY_VERSION pytest==$PYTEST_VERSION"
 "$python" -m venv "$sdk_dir/venv"
 "$sdk_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "openai==$OPENAI_PY_VERSION" "pytest==$PYTEST_VERSION"
+    "openai==$OPENAI_PY_VERSION" "anthropic==$ANTHROPIC_PY_VERSION" "pytest==$PYTEST_VERSION"
 installed="$("$sdk_dir/venv/bin/python" -c 'import openai; print(openai.__version__)')"
 [[ "$installed" == "$OPENAI_PY_VERSION" ]] || die "python openai is $installed, not $OPENAI_PY_VERSION"
+installed="$("$sdk_dir/venv/bin/python" -c 'import anthropic; print(anthropic.__version__)')"
+[[ "$installed" == "$ANTHROPIC_PY_VERSION" ]] || die "python anthropic is $installed, not $ANTHROPIC_PY_VERSION"
 
 log "node: openai@$OPENAI_NODE_VERSION"
 mkdir -p "$sdk_dir/node"

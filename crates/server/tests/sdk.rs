@@ -1,7 +1,9 @@
 //! The official `openai` SDKs for Python and Node drive the real gateway binary: chat (plain and
 //! streamed, with and without `stream_options.include_usage`), embeddings, the model list, and
 //! the errors the SDKs map to exception classes (unknown model -> 404 `NotFoundError`, bad key
-//! -> 401 `AuthenticationError`). The SDK-side tests live in `tests/sdk/{python,node}`; the SDKs
+//! -> 401 `AuthenticationError`). The official `anthropic` Python SDK drives `/v1/messages`
+//! (plain, streamed, tools with a tool-result round trip, count_tokens, errors) on the same
+//! gateway, translated to the OpenAI-compatible upstream. The SDK-side tests live in `tests/sdk/{python,node}`; the SDKs
 //! are installed, pinned, by `scripts/install-sdks.sh` into `$PORTCULLIS_SDK_DIR` (default
 //! `<repo>/.sdk`; a relative path is taken from the repository root).
 //!
@@ -21,7 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use portcullis_testkit::{GatewayProcess, MockUpstream, Recorded, TEST_KEY, TEST_KEY_SHA256};
+use portcullis_testkit::upstream::openai_reply;
+use portcullis_testkit::{
+    GatewayProcess, MockUpstream, Recorded, Reply, SseEnd, TEST_KEY, TEST_KEY_SHA256,
+};
+use serde_json::json;
 use tokio::sync::OnceCell;
 
 const REQUIRE_VAR: &str = "PORTCULLIS_TEST_SDKS";
@@ -157,9 +163,76 @@ fn print_output(what: &str, out: &Output) {
     );
 }
 
+/// The mock upstream's answers: OpenAI's (`openai_reply`), except that a chat request offering
+/// tools, before any tool result, gets two parallel tool calls (`get_weather` for Paris,
+/// `get_time` for CET), whole or streamed in argument fragments.
+fn sdk_reply(r: &Recorded) -> Reply {
+    let offers_tools = r.body["tools"].is_array();
+    let has_results = r.body["messages"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+    if r.path != "/v1/chat/completions" || !offers_tools || has_results {
+        return openai_reply(r);
+    }
+    let usage = json!({"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42});
+    if r.body["stream"] != true {
+        return Reply::json(
+            200,
+            json!({"id": "chatcmpl-tools", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": null,
+                    "message": {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_weather", "type": "function",
+                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                        {"id": "call_time", "type": "function",
+                         "function": {"name": "get_time", "arguments": "{\"tz\":\"CET\"}"}}]}}],
+                "usage": usage}),
+        );
+    }
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        json!({"id": "chatcmpl-tools", "object": "chat.completion.chunk", "created": 1,
+            "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let call = |index: u32, id: &str, name: &str| {
+        chunk(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": ""}}]}),
+            None,
+        )
+    };
+    let args = |index: u32, fragment: &str| {
+        chunk(
+            json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+            None,
+        )
+    };
+    let mut events = vec![
+        chunk(json!({"role": "assistant", "content": null}), None),
+        call(0, "call_weather", "get_weather"),
+        args(0, "{\"city\":"),
+        args(0, "\"Paris\"}"),
+        call(1, "call_time", "get_time"),
+        args(1, "{\"tz\":\"CET\"}"),
+        chunk(json!({}), Some("tool_calls")),
+    ];
+    if r.body["stream_options"]["include_usage"] == true {
+        events.push(
+            json!({"id": "chatcmpl-tools", "object": "chat.completion.chunk", "created": 1,
+                "model": "m", "choices": [], "usage": usage})
+            .to_string(),
+        );
+    }
+    events.push("[DONE]".into());
+    Reply::Sse {
+        events,
+        delay: Duration::from_millis(2),
+        end: SseEnd::Close,
+    }
+}
+
 /// A mock OpenAI upstream and a gateway in front of it (plus the built-in mock provider).
 async fn start_gateway() -> (MockUpstream, GatewayProcess) {
-    let upstream = MockUpstream::openai().await.unwrap();
+    let upstream = MockUpstream::start(sdk_reply).await.unwrap();
     let yaml = format!(
         r#"
 logging: {{ format: json, level: info }}
