@@ -43,9 +43,11 @@
 use portcullis_types::anthropic::{
     self, Content, ContentBlock, ImageSource, MessagesRequest, Role, ThinkingType, ToolChoiceType,
 };
-use portcullis_types::openai::ChatCompletionRequest;
+use portcullis_types::openai::{ChatCompletionRequest, StreamOptions};
+use portcullis_types::raw::RawFields;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use super::TranslateError;
 
@@ -72,21 +74,22 @@ pub fn chat_request(
             Role::Assistant => messages.push(assistant_message(&message.content)?),
         }
     }
-    let mut body = Map::new();
-    body.insert("model".into(), upstream_model.into());
-    body.insert("messages".into(), Value::Array(messages));
-    body.insert("max_tokens".into(), req.max_tokens.into());
+    let mut extra = RawFields::new();
+    let mut set = |key: &str, value: &dyn erased::Raw| -> Result<(), TranslateError> {
+        extra.push(key.to_owned(), value.raw()?);
+        Ok(())
+    };
     if let Some(t) = req.temperature {
-        body.insert("temperature".into(), t.into());
+        set("temperature", &t)?;
     }
     if let Some(p) = req.top_p {
-        body.insert("top_p".into(), p.into());
+        set("top_p", &p)?;
     }
     if let Some(stop) = req.stop_sequences.as_ref().filter(|s| !s.is_empty()) {
-        body.insert("stop".into(), json!(stop));
+        set("stop", stop)?;
     }
     if let Some(user) = req.metadata.as_ref().and_then(|m| m.user_id.as_ref()) {
-        body.insert("user".into(), user.as_str().into());
+        set("user", user)?;
     }
     if let Some(thinking) = &req.thinking
         && thinking.kind == ThinkingType::Enabled
@@ -99,11 +102,11 @@ pub fn chat_request(
         } else {
             "high"
         };
-        body.insert("reasoning_effort".into(), effort.into());
+        set("reasoning_effort", &effort)?;
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         let tools = tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
-        body.insert("tools".into(), Value::Array(tools));
+        set("tools", &tools)?;
     }
     if let Some(choice) = &req.tool_choice {
         let value = match choice.kind {
@@ -122,18 +125,42 @@ pub fn chat_request(
                 });
             }
         };
-        body.insert("tool_choice".into(), value);
+        set("tool_choice", &value)?;
         if choice.disable_parallel_tool_use == Some(true) && choice.kind != ToolChoiceType::None {
-            body.insert("parallel_tool_calls".into(), false.into());
+            set("parallel_tool_calls", &false)?;
         }
     }
-    if req.is_stream() {
-        body.insert("stream".into(), true.into());
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+    let stream = req.is_stream();
+    Ok(ChatCompletionRequest {
+        model: upstream_model.to_owned(),
+        messages: erased::Raw::raw(&messages)?,
+        stream: stream.then_some(true),
+        stream_options: stream.then(|| StreamOptions {
+            include_usage: Some(true),
+            extra: RawFields::new(),
+        }),
+        max_tokens: Some(req.max_tokens),
+        max_completion_tokens: None,
+        extra,
+    })
+}
+
+/// Serializing a value straight into a raw field, without a `Value` in between.
+mod erased {
+    use serde_json::value::RawValue;
+
+    use super::TranslateError;
+
+    pub trait Raw {
+        fn raw(&self) -> Result<Box<RawValue>, TranslateError>;
     }
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|_| TranslateError::InvalidField { field: "messages" })?;
-    serde_json::from_slice(&bytes).map_err(|_| TranslateError::InvalidField { field: "messages" })
+
+    impl<T: serde::Serialize + ?Sized> Raw for T {
+        fn raw(&self) -> Result<Box<RawValue>, TranslateError> {
+            serde_json::value::to_raw_value(self)
+                .map_err(|_| TranslateError::InvalidField { field: "messages" })
+        }
+    }
 }
 
 fn system_text(system: &Content) -> Result<String, TranslateError> {
@@ -286,20 +313,47 @@ fn assistant_message(content: &Content) -> Result<Value, TranslateError> {
     Ok(message)
 }
 
-fn tool(tool: &anthropic::Tool) -> Result<Value, TranslateError> {
+/// An OpenAI function tool, its schema passed through as received.
+#[derive(serde::Serialize)]
+struct FunctionTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Function<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Function<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a RawValue,
+}
+
+fn tool(tool: &anthropic::Tool) -> Result<FunctionTool<'_>, TranslateError> {
     if tool.kind.as_deref().is_some_and(|k| k != "custom") {
         return Err(TranslateError::UnsupportedValue { field: "tools" });
     }
-    let mut function = json!({"name": tool.name});
-    if let Some(description) = &tool.description {
-        function["description"] = description.as_str().into();
-    }
-    function["parameters"] = match &tool.input_schema {
-        Some(schema) => serde_json::from_str(schema.get())
-            .map_err(|_| TranslateError::InvalidField { field: "tools" })?,
-        None => json!({"type": "object", "properties": {}}),
+    let parameters: &RawValue = match &tool.input_schema {
+        Some(schema) => schema,
+        None => empty_schema(),
     };
-    Ok(json!({"type": "function", "function": function}))
+    Ok(FunctionTool {
+        kind: "function",
+        function: Function {
+            name: &tool.name,
+            description: tool.description.as_deref(),
+            parameters,
+        },
+    })
+}
+
+/// `{"type":"object","properties":{}}`, for a tool declared without a schema.
+fn empty_schema() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| {
+        RawValue::from_string(r#"{"type":"object","properties":{}}"#.to_owned())
+            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+    })
 }
 
 fn unsupported(block: &ContentBlock) -> TranslateError {

@@ -12,7 +12,9 @@
 //! Anthropic reports input tokens in `message_start`; they are not known yet at that point, so
 //! `message_start` says 0 and the `message_delta` carries the input, cache and output counts.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{message_id, stop_reason};
@@ -29,44 +31,71 @@ pub enum StreamError {
     InterleavedToolCall(u64),
 }
 
+// Strings are borrowed from the chunk where they have no escapes.
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
     usage: Option<ChunkUsage>,
 }
 
 #[derive(Deserialize)]
-struct ChunkChoice {
-    #[serde(default)]
-    delta: Delta,
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Delta<'a>,
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-struct Delta {
-    content: Option<String>,
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<ToolCallDelta>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Vec<ToolCallDelta<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ToolCallDelta {
+struct ToolCallDelta<'a> {
     #[serde(default)]
     index: u64,
-    id: Option<String>,
-    function: Option<FunctionDelta>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function: Option<FunctionDelta<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FunctionDelta {
-    name: Option<String>,
-    arguments: Option<String>,
+struct FunctionDelta<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// A `content_block_delta` event's payload.
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u64,
+    delta: DeltaBody<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum DeltaBody<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -153,14 +182,11 @@ impl MessagesStream {
             let delta = choice.delta;
             if let Some(text) = delta.reasoning_content.filter(|t| !t.is_empty()) {
                 self.open_block(Block::Thinking, &mut out)?;
-                self.delta(
-                    json!({"type": "thinking_delta", "thinking": text}),
-                    &mut out,
-                );
+                self.delta(DeltaBody::Thinking { thinking: &text }, &mut out);
             }
             if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
                 self.open_block(Block::Text, &mut out)?;
-                self.delta(json!({"type": "text_delta", "text": text}), &mut out);
+                self.delta(DeltaBody::Text { text: &text }, &mut out);
             }
             for call in delta.tool_calls {
                 self.tool_call(call, &mut out)?;
@@ -186,7 +212,11 @@ impl MessagesStream {
         Some(out)
     }
 
-    fn tool_call(&mut self, call: ToolCallDelta, out: &mut Vec<Event>) -> Result<(), StreamError> {
+    fn tool_call(
+        &mut self,
+        call: ToolCallDelta<'_>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), StreamError> {
         let function = call.function.unwrap_or(FunctionDelta {
             name: None,
             arguments: None,
@@ -216,7 +246,9 @@ impl MessagesStream {
         }
         if let Some(args) = function.arguments.filter(|a| !a.is_empty()) {
             self.delta(
-                json!({"type": "input_json_delta", "partial_json": args}),
+                DeltaBody::InputJson {
+                    partial_json: &args,
+                },
                 out,
             );
         }
@@ -243,11 +275,16 @@ impl MessagesStream {
         Ok(())
     }
 
-    fn delta(&mut self, delta: Value, out: &mut Vec<Event>) {
+    fn delta(&mut self, delta: DeltaBody<'_>, out: &mut Vec<Event>) {
         if let Some((_, index)) = self.open {
-            out.push(event(
+            let payload = BlockDelta {
+                kind: "content_block_delta",
+                index,
+                delta,
+            };
+            out.push((
                 "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+                serde_json::to_vec(&payload).unwrap_or_default(),
             ));
         }
     }
