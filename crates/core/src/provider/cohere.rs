@@ -3,11 +3,12 @@
 //! [`crate::translate::cohere`]; this module does HTTP, credentials and error classification.
 //!
 //! Cohere's errors are `{"message": ...}` (sometimes with an `id`) and carry no code, so the
-//! status and message decide: 429 is a rate limit, a "too many tokens" message a context-window
-//! overflow, and two statuses outside HTTP's usual meaning are mapped by Cohere's errors
-//! reference: 498 (a request or output blocked under Cohere's usage guidelines, as are messages
-//! starting "blocked input" / "blocked output") is a content-filter refusal, and 499 (a request
-//! cancelled on Cohere's side) is a transient upstream failure that another deployment may serve.
+//! status and message decide: 429 is a rate limit, 503 an overload (Cohere's "service
+//! unavailable"), a "too many tokens" message a context-window overflow. Two statuses outside
+//! HTTP's usual meaning follow Cohere's errors reference: 498 (a request or output blocked under
+//! Cohere's usage guidelines, as are messages starting "blocked input" / "blocked output") is a
+//! content-filter refusal, and 499 (a request cancelled on Cohere's side) is a transient upstream
+//! failure that another deployment may serve.
 
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -193,7 +194,13 @@ fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
             let m = m.trim_start().to_ascii_lowercase();
             m.starts_with("blocked input") || m.starts_with("blocked output")
         });
-    let code = blocked.then_some("content_filter");
+    let code = if blocked {
+        Some("content_filter")
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
+        Some("unavailable")
+    } else {
+        None
+    };
     ProviderError::classify(status, code, message)
 }
 
@@ -301,10 +308,7 @@ mod tests {
         ));
         assert!(matches!(
             class(503, "<html>"),
-            ProviderError::Server {
-                status: 503,
-                message: None
-            }
+            ProviderError::Overloaded { message: None }
         ));
         assert!(class(500, r#"{"message":"x"}"#).is_retryable());
     }
