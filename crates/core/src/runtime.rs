@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::auth::KeyTable;
 use crate::config::{Config, ProviderConfig, Timeouts};
 use crate::provider::client::HttpClient;
+use crate::provider::cohere::Cohere;
 use crate::provider::mock::MockProvider;
 use crate::provider::openai_compat::OpenAiCompatible;
 use crate::provider::{Operation, Provider};
@@ -73,6 +74,10 @@ impl Runtime {
                         Arc::new(OpenAiCompatible::new("openai_compatible", c, http.clone()))
                     }
                     ProviderConfig::Mock(c) => Arc::new(MockProvider::new(c.clone())),
+                    ProviderConfig::Cohere(c) => Arc::new(Cohere::new(c, http.clone())),
+                    ProviderConfig::Azure(c) => {
+                        Arc::new(crate::provider::azure::adapter(c, http.clone()))
+                    }
                 };
                 (name.as_str(), provider)
             })

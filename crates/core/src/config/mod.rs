@@ -128,6 +128,8 @@ pub enum ProviderConfig {
     OpenAi(HttpProviderConfig),
     OpenAiCompatible(HttpProviderConfig),
     Mock(MockConfig),
+    Cohere(CohereConfig),
+    Azure(AzureConfig),
 }
 
 /// An OpenAI-compatible HTTP upstream.
@@ -139,6 +141,48 @@ pub struct HttpProviderConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether streamed requests ask for `stream_options.include_usage`.
     pub include_usage: bool,
+}
+
+/// Cohere's native v2 API.
+#[derive(Debug)]
+pub struct CohereConfig {
+    /// Without a trailing slash, e.g. `https://api.cohere.com`.
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Azure OpenAI: deployment URLs below `endpoint`, with an `api-version`.
+#[derive(Debug)]
+pub struct AzureConfig {
+    /// The resource endpoint without a trailing slash, e.g. `https://my-res.openai.azure.com`.
+    pub endpoint: String,
+    pub api_version: String,
+    pub auth: AzureAuth,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether streamed requests ask for `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// How an Azure OpenAI provider authenticates.
+#[derive(Debug)]
+pub enum AzureAuth {
+    /// Sent as the `api-key` header.
+    ApiKey(SecretString),
+    /// A token obtained elsewhere, sent as `Authorization: Bearer`.
+    BearerToken(SecretString),
+    /// Tokens obtained and renewed by the gateway with the client-credentials flow.
+    Entra(EntraConfig),
+}
+
+/// A Microsoft Entra ID application (service principal) of an Azure OpenAI provider.
+#[derive(Debug)]
+pub struct EntraConfig {
+    /// Without a trailing slash; default `https://login.microsoftonline.com`.
+    pub authority: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
 }
 
 /// The built-in offline provider.

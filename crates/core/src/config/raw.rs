@@ -87,6 +87,20 @@ pub struct RawProvider {
     pub completion_tokens: Option<u32>,
     pub chunk_tokens: Option<u32>,
     pub embedding_dimensions: Option<u32>,
+    // azure only (cohere uses base_url, api_key and headers above)
+    pub endpoint: Option<String>,
+    pub api_version: Option<String>,
+    pub bearer_token: Option<String>,
+    pub entra: Option<RawEntra>,
+}
+
+/// Microsoft Entra ID client credentials of an `azure` provider.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawEntra {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub authority: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,16 +10,21 @@ use http::{HeaderName, HeaderValue};
 use secrecy::SecretString;
 use serde_yaml_ng::Value;
 
-use super::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer, RawTimeouts};
+use super::raw::{RawAuth, RawConfig, RawEntra, RawModel, RawProvider, RawServer, RawTimeouts};
 use super::{
-    AuthConfig, Config, ConfigProblem, DeploymentConfig, HttpProviderConfig, KeyConfig, LogFormat,
-    LoggingConfig, MockConfig, ModelConfig, ProviderConfig, ReloadConfig, ServerConfig, Timeouts,
-    VarSource, env,
+    AuthConfig, AzureAuth, AzureConfig, CohereConfig, Config, ConfigProblem, DeploymentConfig,
+    EntraConfig, HttpProviderConfig, KeyConfig, LogFormat, LoggingConfig, MockConfig, ModelConfig,
+    ProviderConfig, ReloadConfig, ServerConfig, Timeouts, VarSource, env,
 };
 use crate::provider::presets;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+const PROVIDER_TYPES: &str = "openai, openai_compatible, mock, cohere, azure";
+const COHERE_BASE_URL: &str = "https://api.cohere.com";
+/// The latest generally available dated version of Azure OpenAI's data-plane inference API.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 pub(super) fn parse_and_validate(
     text: &str,
@@ -206,13 +211,17 @@ impl Validator {
         let Some(kind) = kind.as_deref() else {
             self.problem(
                 format!("{path}.type"),
-                "missing: one of openai, openai_compatible, mock",
+                format!("missing: one of {PROVIDER_TYPES}"),
             );
             return None;
         };
         match kind {
             "openai" | "openai_compatible" => {
-                self.reject_fields(path, kind, &mock_fields(&raw));
+                self.reject_fields(
+                    path,
+                    kind,
+                    &[mock_fields(&raw), azure_fields(&raw)].concat(),
+                );
                 let http = self.http_provider(path, kind, raw)?;
                 Some(if kind == "openai" {
                     ProviderConfig::OpenAi(http)
@@ -221,7 +230,11 @@ impl Validator {
                 })
             }
             "mock" => {
-                self.reject_fields(path, kind, &http_fields(&raw));
+                self.reject_fields(
+                    path,
+                    kind,
+                    &[http_fields(&raw), azure_fields(&raw)].concat(),
+                );
                 let d = MockConfig::default();
                 let mock = MockConfig {
                     latency: self
@@ -246,10 +259,26 @@ impl Validator {
                 }
                 Some(ProviderConfig::Mock(mock))
             }
+            "cohere" => {
+                let foreign = [
+                    mock_fields(&raw),
+                    azure_fields(&raw),
+                    openai_only_fields(&raw),
+                ];
+                self.reject_fields(path, kind, &foreign.concat());
+                self.cohere(path, raw).map(ProviderConfig::Cohere)
+            }
+            "azure" => {
+                let mut foreign = [mock_fields(&raw), openai_only_fields(&raw)].concat();
+                foreign.retain(|f| *f != "stream_include_usage");
+                foreign.extend(raw.base_url.is_some().then_some("base_url"));
+                self.reject_fields(path, kind, &foreign);
+                self.azure(path, raw).map(ProviderConfig::Azure)
+            }
             other => {
                 self.problem(
                     format!("{path}.type"),
-                    format!("'{other}' is not one of: openai, openai_compatible, mock"),
+                    format!("'{other}' is not one of: {PROVIDER_TYPES}"),
                 );
                 None
             }
@@ -296,16 +325,11 @@ impl Validator {
                 return None;
             }
         };
-        match base_url.parse::<http::Uri>() {
-            Ok(uri)
-                if matches!(uri.scheme_str(), Some("http" | "https"))
-                    && uri.host().is_some()
-                    && uri.query().is_none() => {}
-            _ => self.problem(
-                format!("{path}.base_url"),
-                "not an http(s) URL such as https://api.example.com/v1",
-            ),
-        }
+        self.http_url(
+            &format!("{path}.base_url"),
+            &base_url,
+            "https://api.example.com/v1",
+        );
         let api_key = raw.api_key.filter(|k| !k.is_empty());
         let needs_key = kind == "openai" || preset.is_some_and(|p| p.needs_key);
         if needs_key && api_key.is_none() {
@@ -314,29 +338,51 @@ impl Validator {
                 "missing: this provider needs an API key (write it as ${ENV_VAR})",
             );
         }
-        let mut headers = Vec::new();
         let named = [
             ("OpenAI-Organization", raw.organization),
             ("OpenAI-Project", raw.project),
-        ];
-        let extra = raw
-            .headers
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, Some(v)));
-        for (name, value) in named
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .chain(extra)
-        {
-            let Some(value) = value else { continue };
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)));
+        let headers = self.headers(path, named.chain(raw.headers.unwrap_or_default()), &[]);
+        Some(HttpProviderConfig {
+            base_url,
+            api_key: api_key.map(SecretString::from),
+            headers,
+            include_usage: raw
+                .stream_include_usage
+                .unwrap_or(preset.is_none_or(|p| p.include_usage)),
+        })
+    }
+
+    /// Checks that `url` is an http(s) URL with a host and no query.
+    fn http_url(&mut self, path: &str, url: &str, example: &str) {
+        match url.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.host().is_some()
+                    && uri.query().is_none() => {}
+            _ => self.problem(path, format!("not an http(s) URL such as {example}")),
+        }
+    }
+
+    /// Extra headers sent upstream, marked sensitive; the gateway's own (and `reserved`) are
+    /// refused.
+    fn headers(
+        &mut self,
+        path: &str,
+        pairs: impl IntoIterator<Item = (String, String)>,
+        reserved: &[&str],
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = Vec::new();
+        for (name, value) in pairs {
             let hpath = format!("{path}.headers.{name}");
             match (
                 HeaderName::try_from(name.as_str()),
                 HeaderValue::try_from(value),
             ) {
                 (Ok(n), Ok(mut v)) => {
-                    if is_reserved_header(&n) {
+                    if is_reserved_header(&n) || reserved.contains(&n.as_str()) {
                         self.problem(hpath, "this header is set by the gateway");
                     } else {
                         v.set_sensitive(true);
@@ -346,13 +392,139 @@ impl Validator {
                 _ => self.problem(hpath, "not a valid HTTP header name and value"),
             }
         }
-        Some(HttpProviderConfig {
+        headers
+    }
+
+    /// A required secret (written as `${ENV}`); `None` (reported) when absent or empty.
+    fn secret(&mut self, path: String, value: Option<String>, what: &str) -> Option<SecretString> {
+        match value.filter(|v| !v.is_empty()) {
+            Some(v) => Some(SecretString::from(v)),
+            None => {
+                self.problem(path, format!("missing: {what} (write it as ${{ENV_VAR}})"));
+                None
+            }
+        }
+    }
+
+    fn cohere(&mut self, path: &str, raw: RawProvider) -> Option<CohereConfig> {
+        let base_url = raw.base_url.map_or_else(
+            || COHERE_BASE_URL.to_owned(),
+            |u| u.trim_end_matches('/').to_owned(),
+        );
+        self.http_url(
+            &format!("{path}.base_url"),
+            &base_url,
+            "https://api.cohere.com",
+        );
+        let headers = self.headers(path, raw.headers.unwrap_or_default(), &[]);
+        let api_key = self.secret(format!("{path}.api_key"), raw.api_key, "a Cohere API key");
+        Some(CohereConfig {
             base_url,
-            api_key: api_key.map(SecretString::from),
+            api_key: api_key?,
             headers,
-            include_usage: raw
-                .stream_include_usage
-                .unwrap_or(preset.is_none_or(|p| p.include_usage)),
+        })
+    }
+
+    fn azure(&mut self, path: &str, raw: RawProvider) -> Option<AzureConfig> {
+        let endpoint = raw.endpoint.map(|e| e.trim_end_matches('/').to_owned());
+        match &endpoint {
+            Some(e) => self.http_url(
+                &format!("{path}.endpoint"),
+                e,
+                "https://my-resource.openai.azure.com",
+            ),
+            None => self.problem(
+                format!("{path}.endpoint"),
+                "missing: the resource endpoint, such as https://my-resource.openai.azure.com",
+            ),
+        }
+        let api_version = raw
+            .api_version
+            .unwrap_or_else(|| AZURE_API_VERSION.to_owned());
+        if api_version.is_empty()
+            || !api_version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            self.problem(
+                format!("{path}.api_version"),
+                format!("not an API version such as {AZURE_API_VERSION}"),
+            );
+        }
+        let given = [
+            ("api_key", raw.api_key.is_some()),
+            ("bearer_token", raw.bearer_token.is_some()),
+            ("entra", raw.entra.is_some()),
+        ];
+        let auth = match given.iter().filter(|(_, set)| *set).count() {
+            0 => {
+                self.problem(
+                    path,
+                    "missing credentials: give one of api_key, bearer_token or entra",
+                );
+                None
+            }
+            1 => {
+                if let Some(entra) = raw.entra {
+                    self.entra(&format!("{path}.entra"), entra)
+                        .map(AzureAuth::Entra)
+                } else if raw.bearer_token.is_some() {
+                    self.secret(
+                        format!("{path}.bearer_token"),
+                        raw.bearer_token,
+                        "a bearer token",
+                    )
+                    .map(AzureAuth::BearerToken)
+                } else {
+                    self.secret(format!("{path}.api_key"), raw.api_key, "an API key")
+                        .map(AzureAuth::ApiKey)
+                }
+            }
+            _ => {
+                for (field, _) in given.iter().filter(|(_, set)| *set) {
+                    self.problem(
+                        format!("{path}.{field}"),
+                        "give only one of api_key, bearer_token or entra",
+                    );
+                }
+                None
+            }
+        };
+        let headers = self.headers(path, raw.headers.unwrap_or_default(), &["api-key"]);
+        Some(AzureConfig {
+            endpoint: endpoint?,
+            api_version,
+            auth: auth?,
+            headers,
+            include_usage: raw.stream_include_usage.unwrap_or(true),
+        })
+    }
+
+    fn entra(&mut self, path: &str, raw: RawEntra) -> Option<EntraConfig> {
+        let authority = raw.authority.map_or_else(
+            || ENTRA_AUTHORITY.to_owned(),
+            |a| a.trim_end_matches('/').to_owned(),
+        );
+        self.http_url(&format!("{path}.authority"), &authority, ENTRA_AUTHORITY);
+        let mut id = |field: &str, value: Option<String>| {
+            let value = value.filter(|v| !v.is_empty());
+            if value.is_none() {
+                self.problem(format!("{path}.{field}"), "missing");
+            }
+            value
+        };
+        let tenant_id = id("tenant_id", raw.tenant_id);
+        let client_id = id("client_id", raw.client_id);
+        let client_secret = self.secret(
+            format!("{path}.client_secret"),
+            raw.client_secret,
+            "the application's client secret",
+        );
+        Some(EntraConfig {
+            authority,
+            tenant_id: tenant_id?,
+            client_id: client_id?,
+            client_secret: client_secret?,
         })
     }
 
@@ -465,6 +637,32 @@ fn mock_fields(raw: &RawProvider) -> Vec<&'static str> {
         ("completion_tokens", raw.completion_tokens.is_some()),
         ("chunk_tokens", raw.chunk_tokens.is_some()),
         ("embedding_dimensions", raw.embedding_dimensions.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect()
+}
+
+/// Fields only the `azure` type uses.
+fn azure_fields(raw: &RawProvider) -> Vec<&'static str> {
+    [
+        ("endpoint", raw.endpoint.is_some()),
+        ("api_version", raw.api_version.is_some()),
+        ("bearer_token", raw.bearer_token.is_some()),
+        ("entra", raw.entra.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect()
+}
+
+/// Fields only the `openai` and `openai_compatible` types use.
+fn openai_only_fields(raw: &RawProvider) -> Vec<&'static str> {
+    [
+        ("preset", raw.preset.is_some()),
+        ("organization", raw.organization.is_some()),
+        ("project", raw.project.is_some()),
+        ("stream_include_usage", raw.stream_include_usage.is_some()),
     ]
     .into_iter()
     .filter_map(|(f, set)| set.then_some(f))
@@ -593,6 +791,129 @@ models:
         assert_eq!(got, want, "{problems:#?}");
         let unknown = problems.iter().find(|p| p.path == "models.m.colour");
         assert_eq!(unknown.map(|p| p.message.as_str()), Some("unknown key"));
+    }
+
+    #[test]
+    fn cohere_and_azure_providers_validate() {
+        let cfg = load(
+            r#"
+providers:
+  co: { type: cohere, api_key: "${OPENAI_KEY}", headers: { X-Client-Name: portcullis } }
+  co2: { type: cohere, api_key: k, base_url: "http://127.0.0.1:9/" }
+  az: { type: azure, endpoint: "https://res.openai.azure.com/", api_key: "${OPENAI_KEY}" }
+  az2:
+    type: azure
+    endpoint: https://res.openai.azure.com
+    api_version: 2025-04-01-preview
+    stream_include_usage: false
+    entra: { tenant_id: t, client_id: c, client_secret: "${OPENAI_KEY}" }
+  az3: { type: azure, endpoint: "http://127.0.0.1:9", bearer_token: tok,
+         entra_unused: 1 }
+"#,
+        );
+        let problems = cfg.err().unwrap_or_default();
+        assert_eq!(paths(&problems), ["providers.az3.entra_unused"]);
+        let cfg = load(
+            r#"
+providers:
+  co: { type: cohere, api_key: "${OPENAI_KEY}", headers: { X-Client-Name: portcullis } }
+  co2: { type: cohere, api_key: k, base_url: "http://127.0.0.1:9/" }
+  az: { type: azure, endpoint: "https://res.openai.azure.com/", api_key: "${OPENAI_KEY}" }
+  az2:
+    type: azure
+    endpoint: https://res.openai.azure.com
+    api_version: 2025-04-01-preview
+    stream_include_usage: false
+    entra: { tenant_id: t, client_id: c, client_secret: "${OPENAI_KEY}" }
+  az3: { type: azure, endpoint: "http://127.0.0.1:9", bearer_token: tok }
+"#,
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let Some(ProviderConfig::Cohere(co)) = cfg.providers.get("co") else {
+            panic!("cohere provider missing")
+        };
+        assert_eq!(co.base_url, COHERE_BASE_URL);
+        assert_eq!(co.api_key.expose_secret(), "sk-test");
+        assert_eq!(co.headers.len(), 1);
+        let Some(ProviderConfig::Cohere(co2)) = cfg.providers.get("co2") else {
+            panic!("cohere provider missing")
+        };
+        assert_eq!(co2.base_url, "http://127.0.0.1:9");
+        let Some(ProviderConfig::Azure(az)) = cfg.providers.get("az") else {
+            panic!("azure provider missing")
+        };
+        assert_eq!(az.endpoint, "https://res.openai.azure.com");
+        assert_eq!(az.api_version, AZURE_API_VERSION);
+        assert!(az.include_usage);
+        assert!(matches!(&az.auth, AzureAuth::ApiKey(k) if k.expose_secret() == "sk-test"));
+        let Some(ProviderConfig::Azure(az2)) = cfg.providers.get("az2") else {
+            panic!("azure provider missing")
+        };
+        assert_eq!(az2.api_version, "2025-04-01-preview");
+        assert!(!az2.include_usage);
+        let AzureAuth::Entra(entra) = &az2.auth else {
+            panic!("entra auth expected")
+        };
+        assert_eq!(entra.authority, ENTRA_AUTHORITY);
+        assert_eq!(
+            (entra.tenant_id.as_str(), entra.client_id.as_str()),
+            ("t", "c")
+        );
+        assert!(matches!(
+            cfg.providers.get("az3"),
+            Some(ProviderConfig::Azure(AzureConfig {
+                auth: AzureAuth::BearerToken(_),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn cohere_and_azure_problems_are_reported_with_their_paths() {
+        let problems = load(
+            r#"
+providers:
+  c1: { type: cohere }
+  c2: { type: cohere, api_key: k, preset: groq, endpoint: "https://x", base_url: "ftp://x" }
+  a1: { type: azure }
+  a2: { type: azure, endpoint: "https://x", api_key: k, bearer_token: t }
+  a3: { type: azure, endpoint: "https://x", api_version: "bad version", base_url: "https://y",
+        entra: { client_secret: "", authority: "nope" }, headers: { api-key: x } }
+  o1: { type: openai, api_key: k, entra: { tenant_id: t } }
+  m1: { type: mock, api_version: v }
+"#,
+        )
+        .err()
+        .unwrap_or_default();
+        let mut got = paths(&problems);
+        got.sort_unstable();
+        let mut want = vec![
+            "providers.c1.api_key",
+            "providers.c2.preset",
+            "providers.c2.endpoint",
+            "providers.c2.base_url",
+            "providers.a1.endpoint",
+            "providers.a1",
+            "providers.a2.api_key",
+            "providers.a2.bearer_token",
+            "providers.a3.api_version",
+            "providers.a3.base_url",
+            "providers.a3.entra.authority",
+            "providers.a3.entra.tenant_id",
+            "providers.a3.entra.client_id",
+            "providers.a3.entra.client_secret",
+            "providers.a3.headers.api-key",
+            "providers.o1.entra",
+            "providers.m1.api_version",
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .all(|p| !p.message.contains("sk-test") && !p.message.contains("bad version")),
+            "{problems:#?}"
+        );
     }
 
     #[test]

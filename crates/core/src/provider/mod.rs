@@ -5,7 +5,9 @@
 //! OpenAI-shaped chunk events. Adapters hold their own credentials; nothing outside them sees
 //! those.
 
+pub mod azure;
 pub mod client;
+pub mod cohere;
 pub mod mock;
 pub mod openai_compat;
 pub mod presets;

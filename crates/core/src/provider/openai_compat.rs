@@ -1,11 +1,20 @@
 //! Adapter for OpenAI and every OpenAI-compatible server. The request goes out as the client
 //! sent it (model name swapped for the deployment's, usage requested on streams); the response
 //! comes back byte for byte, streams event by event. Credentials are added here and only here.
+//!
+//! Where a request goes and how it is authorized is an [`Endpoint`]: a base URL with a bearer
+//! key ([`BaseUrl`], for OpenAI and the compatible servers), or Azure OpenAI's deployment URLs
+//! and credentials ([`super::azure::AzureEndpoint`]). Everything else (bodies, streams, errors)
+//! is shared.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, StatusCode};
+use http::{HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use secrecy::ExposeSecret;
@@ -19,63 +28,132 @@ use crate::config::HttpProviderConfig;
 use crate::json_scan;
 use crate::pipeline::ApiRequest;
 
-pub struct OpenAiCompatible {
-    kind: &'static str,
-    chat_url: http::Uri,
-    completions_url: http::Uri,
-    embeddings_url: http::Uri,
+/// Where an OpenAI-shaped request goes and how it is authorized.
+pub trait Endpoint: Send + Sync + fmt::Debug + 'static {
+    /// The URL of `op` for a deployment whose upstream model is `model`.
+    fn url(&self, op: Operation, model: &str) -> Result<Cow<'_, http::Uri>, ProviderError>;
+
+    /// The credential header to send, obtained or renewed first if need be.
+    fn credential(
+        &self,
+    ) -> impl Future<Output = Result<Option<(HeaderName, HeaderValue)>, ProviderError>> + Send;
+
+    /// The upstream refused the credential (401): a cached one should not be used again.
+    fn rejected(&self) {}
+}
+
+/// An OpenAI-compatible base URL (`.../v1`) and an optional bearer key.
+pub struct BaseUrl {
+    chat: http::Uri,
+    completions: http::Uri,
+    embeddings: http::Uri,
     authorization: Option<HeaderValue>,
-    headers: Vec<(http::HeaderName, HeaderValue)>,
+}
+
+impl BaseUrl {
+    pub fn new(config: &HttpProviderConfig) -> Self {
+        let url = |op: Operation| upstream::uri(&config.base_url, op.path());
+        Self {
+            chat: url(Operation::Chat),
+            completions: url(Operation::Completion),
+            embeddings: url(Operation::Embedding),
+            authorization: config
+                .api_key
+                .as_ref()
+                .and_then(|k| upstream::secret_header(&format!("Bearer {}", k.expose_secret()))),
+        }
+    }
+}
+
+impl fmt::Debug for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BaseUrl")
+            .field("host", &self.chat.authority())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint for BaseUrl {
+    fn url(&self, op: Operation, _model: &str) -> Result<Cow<'_, http::Uri>, ProviderError> {
+        match op {
+            Operation::Chat => Ok(Cow::Borrowed(&self.chat)),
+            Operation::Completion => Ok(Cow::Borrowed(&self.completions)),
+            Operation::Embedding => Ok(Cow::Borrowed(&self.embeddings)),
+            Operation::Messages | Operation::CountTokens => {
+                Err(ProviderError::Unsupported(op.endpoint()))
+            }
+        }
+    }
+
+    fn credential(
+        &self,
+    ) -> impl Future<Output = Result<Option<(HeaderName, HeaderValue)>, ProviderError>> + Send {
+        std::future::ready(Ok(self.authorization.clone().map(|v| (AUTHORIZATION, v))))
+    }
+}
+
+/// The adapter, generic over where requests go ([`BaseUrl`] unless said otherwise).
+pub struct OpenAiCompatible<E: Endpoint = BaseUrl> {
+    kind: &'static str,
+    endpoint: E,
+    headers: Vec<(HeaderName, HeaderValue)>,
     include_usage: bool,
     client: HttpClient,
 }
 
-impl std::fmt::Debug for OpenAiCompatible {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<E: Endpoint> fmt::Debug for OpenAiCompatible<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiCompatible")
             .field("kind", &self.kind)
-            .field("base", &self.chat_url.authority())
+            .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
 }
 
 impl OpenAiCompatible {
     pub fn new(kind: &'static str, config: &HttpProviderConfig, client: HttpClient) -> Self {
-        let url = |op: Operation| upstream::uri(&config.base_url, op.path());
-        let authorization = config
-            .api_key
-            .as_ref()
-            .and_then(|k| upstream::secret_header(&format!("Bearer {}", k.expose_secret())));
+        Self::with_endpoint(
+            kind,
+            BaseUrl::new(config),
+            config.headers.clone(),
+            config.include_usage,
+            client,
+        )
+    }
+}
+
+impl<E: Endpoint> OpenAiCompatible<E> {
+    /// An adapter sending to `endpoint`, adding `headers` to every request; `include_usage`
+    /// asks for the usage chunk on streams.
+    pub fn with_endpoint(
+        kind: &'static str,
+        endpoint: E,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        include_usage: bool,
+        client: HttpClient,
+    ) -> Self {
         Self {
             kind,
-            chat_url: url(Operation::Chat),
-            completions_url: url(Operation::Completion),
-            embeddings_url: url(Operation::Embedding),
-            authorization,
-            headers: config.headers.clone(),
-            include_usage: config.include_usage,
+            endpoint,
+            headers,
+            include_usage,
             client,
         }
     }
 
-    fn build(
+    async fn build(
         &self,
         op: Operation,
+        model: &str,
         body: Vec<u8>,
         stream: bool,
     ) -> Result<Request<Full<Bytes>>, ProviderError> {
-        let uri = match op {
-            Operation::Chat => &self.chat_url,
-            Operation::Completion => &self.completions_url,
-            Operation::Embedding => &self.embeddings_url,
-            Operation::Messages | Operation::CountTokens => {
-                return Err(ProviderError::Unsupported(op.endpoint()));
-            }
-        };
-        let mut request = upstream::post_json(uri, body, stream);
+        let uri = self.endpoint.url(op, model)?;
+        let credential = self.endpoint.credential().await?;
+        let mut request = upstream::post_json(&uri, body, stream);
         let headers = request.headers_mut();
-        if let Some(auth) = &self.authorization {
-            headers.insert(AUTHORIZATION, auth.clone());
+        if let Some((name, value)) = credential {
+            headers.insert(name, value);
         }
         for (name, value) in &self.headers {
             headers.append(name, value.clone());
@@ -85,7 +163,7 @@ impl OpenAiCompatible {
 }
 
 #[async_trait::async_trait]
-impl Provider for OpenAiCompatible {
+impl<E: Endpoint> Provider for OpenAiCompatible<E> {
     fn kind(&self) -> &'static str {
         self.kind
     }
@@ -106,9 +184,12 @@ impl Provider for OpenAiCompatible {
         let body = request
             .to_upstream_json(self.include_usage)
             .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
-        let req = self.build(op, body, stream)?;
+        let req = self.build(op, request.model(), body, stream).await?;
         let response = upstream::send(&self.client, req).await?;
         let status = response.status();
+        if status == StatusCode::UNAUTHORIZED {
+            self.endpoint.rejected();
+        }
         if !status.is_success() {
             let body = upstream::read_error_body(response.into_body()).await;
             return Err(classify(status, &body));
