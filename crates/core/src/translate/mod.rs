@@ -9,6 +9,7 @@
 //! content, tool arguments or URLs, so they are safe to log and to return to the client.
 
 pub mod anthropic;
+pub mod anthropic_stream;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant
 /// carries only structural names (fields, part types, ids), never content.
