@@ -87,6 +87,10 @@ pub struct RawProvider {
     pub completion_tokens: Option<u32>,
     pub chunk_tokens: Option<u32>,
     pub embedding_dimensions: Option<u32>,
+    // anthropic only (with base_url, api_key, headers)
+    pub version: Option<String>,
+    pub beta: Option<Vec<String>>,
+    pub default_max_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
