@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::KeyTable;
 use crate::config::{Config, ProviderConfig, Timeouts};
+use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::client::HttpClient;
 use crate::provider::cohere::Cohere;
 use crate::provider::mock::MockProvider;
@@ -72,6 +73,9 @@ impl Runtime {
                     }
                     ProviderConfig::OpenAiCompatible(c) => {
                         Arc::new(OpenAiCompatible::new("openai_compatible", c, http.clone()))
+                    }
+                    ProviderConfig::Anthropic(c) => {
+                        Arc::new(AnthropicProvider::new(c, http.clone()))
                     }
                     ProviderConfig::Mock(c) => Arc::new(MockProvider::new(c.clone())),
                     ProviderConfig::Cohere(c) => Arc::new(Cohere::new(c, http.clone())),

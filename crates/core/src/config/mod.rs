@@ -127,6 +127,7 @@ impl Default for Timeouts {
 pub enum ProviderConfig {
     OpenAi(HttpProviderConfig),
     OpenAiCompatible(HttpProviderConfig),
+    Anthropic(AnthropicConfig),
     Mock(MockConfig),
     Cohere(CohereConfig),
     Azure(AzureConfig),
@@ -183,6 +184,22 @@ pub struct EntraConfig {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: SecretString,
+}
+
+/// An Anthropic Messages API upstream (type `anthropic`).
+#[derive(Debug)]
+pub struct AnthropicConfig {
+    /// Base URL without a trailing slash and without `/v1`, e.g. `https://api.anthropic.com`:
+    /// requests go to `{base_url}/v1/messages`.
+    pub base_url: String,
+    pub api_key: SecretString,
+    /// The `anthropic-version` header.
+    pub version: HeaderValue,
+    /// The `anthropic-beta` header (the configured betas, comma-separated), if any.
+    pub beta: Option<HeaderValue>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `max_tokens` of translated chat requests that set none (Anthropic requires it).
+    pub default_max_tokens: u64,
 }
 
 /// The built-in offline provider.

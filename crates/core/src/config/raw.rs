@@ -92,6 +92,10 @@ pub struct RawProvider {
     pub api_version: Option<String>,
     pub bearer_token: Option<String>,
     pub entra: Option<RawEntra>,
+    // anthropic only (with base_url, api_key, headers)
+    pub version: Option<String>,
+    pub beta: Option<Vec<String>>,
+    pub default_max_tokens: Option<u64>,
 }
 
 /// Microsoft Entra ID client credentials of an `azure` provider.

@@ -12,19 +12,22 @@ use serde_yaml_ng::Value;
 
 use super::raw::{RawAuth, RawConfig, RawEntra, RawModel, RawProvider, RawServer, RawTimeouts};
 use super::{
-    AuthConfig, AzureAuth, AzureConfig, CohereConfig, Config, ConfigProblem, DeploymentConfig,
-    EntraConfig, HttpProviderConfig, KeyConfig, LogFormat, LoggingConfig, MockConfig, ModelConfig,
-    ProviderConfig, ReloadConfig, ServerConfig, Timeouts, VarSource, env,
+    AnthropicConfig, AuthConfig, AzureAuth, AzureConfig, CohereConfig, Config, ConfigProblem,
+    DeploymentConfig, EntraConfig, HttpProviderConfig, KeyConfig, LogFormat, LoggingConfig,
+    MockConfig, ModelConfig, ProviderConfig, ReloadConfig, ServerConfig, Timeouts, VarSource, env,
 };
 use crate::provider::presets;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-const PROVIDER_TYPES: &str = "openai, openai_compatible, mock, cohere, azure";
+const PROVIDER_TYPES: &str = "openai, openai_compatible, anthropic, mock, cohere, azure";
 const COHERE_BASE_URL: &str = "https://api.cohere.com";
 /// The latest generally available dated version of Azure OpenAI's data-plane inference API.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
 const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
+const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_MAX_TOKENS: u64 = 4096;
 
 pub(super) fn parse_and_validate(
     text: &str,
@@ -220,7 +223,12 @@ impl Validator {
                 self.reject_fields(
                     path,
                     kind,
-                    &[mock_fields(&raw), azure_fields(&raw)].concat(),
+                    &[
+                        mock_fields(&raw),
+                        azure_fields(&raw),
+                        anthropic_fields(&raw),
+                    ]
+                    .concat(),
                 );
                 let http = self.http_provider(path, kind, raw)?;
                 Some(if kind == "openai" {
@@ -229,11 +237,22 @@ impl Validator {
                     ProviderConfig::OpenAiCompatible(http)
                 })
             }
+            "anthropic" => {
+                self.reject_fields(path, kind, &mock_fields(&raw));
+                self.reject_fields(path, kind, &openai_only_fields(&raw));
+                self.anthropic_provider(path, raw)
+                    .map(ProviderConfig::Anthropic)
+            }
             "mock" => {
                 self.reject_fields(
                     path,
                     kind,
-                    &[http_fields(&raw), azure_fields(&raw)].concat(),
+                    &[
+                        http_fields(&raw),
+                        azure_fields(&raw),
+                        anthropic_fields(&raw),
+                    ]
+                    .concat(),
                 );
                 let d = MockConfig::default();
                 let mock = MockConfig {
@@ -528,6 +547,105 @@ impl Validator {
         })
     }
 
+    /// Type `anthropic`: `base_url` (default [`ANTHROPIC_BASE_URL`], without `/v1`), `api_key`
+    /// (required), `version`, `beta`, `headers`, `default_max_tokens`.
+    fn anthropic_provider(&mut self, path: &str, raw: RawProvider) -> Option<AnthropicConfig> {
+        let base_url = raw
+            .base_url
+            .as_deref()
+            .unwrap_or(ANTHROPIC_BASE_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        match base_url.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.host().is_some()
+                    && uri.query().is_none() =>
+            {
+                if base_url.ends_with("/v1") {
+                    self.problem(
+                        format!("{path}.base_url"),
+                        "leave out /v1: requests go to {base_url}/v1/messages",
+                    );
+                }
+            }
+            _ => self.problem(
+                format!("{path}.base_url"),
+                "not an http(s) URL such as https://api.anthropic.com",
+            ),
+        }
+        let api_key = raw.api_key.filter(|k| !k.is_empty());
+        if api_key.is_none() {
+            self.problem(
+                format!("{path}.api_key"),
+                "missing: this provider needs an API key (write it as ${ENV_VAR})",
+            );
+        }
+        let version = raw.version.as_deref().unwrap_or(ANTHROPIC_VERSION);
+        let version = match HeaderValue::try_from(version) {
+            Ok(v) if !version.is_empty() => Some(v),
+            _ => {
+                self.problem(
+                    format!("{path}.version"),
+                    "not an anthropic-version such as 2023-06-01",
+                );
+                None
+            }
+        };
+        let betas = raw.beta.unwrap_or_default();
+        for (i, beta) in betas.iter().enumerate() {
+            let token = beta.trim();
+            if token.is_empty()
+                || !token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            {
+                self.problem(
+                    format!("{path}.beta[{i}]"),
+                    "not a beta name such as prompt-caching-2024-07-31",
+                );
+            }
+        }
+        let beta = (!betas.is_empty())
+            .then(|| {
+                HeaderValue::try_from(betas.iter().map(|b| b.trim()).collect::<Vec<_>>().join(","))
+                    .ok()
+            })
+            .flatten();
+        if raw.default_max_tokens == Some(0) {
+            self.problem(
+                format!("{path}.default_max_tokens"),
+                "must be greater than 0",
+            );
+        }
+        let mut headers = Vec::new();
+        for (name, value) in raw.headers.unwrap_or_default() {
+            let hpath = format!("{path}.headers.{name}");
+            match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                (Ok(n), Ok(mut v)) => {
+                    if is_reserved_header(&n)
+                        || ["x-api-key", "anthropic-version", "anthropic-beta"]
+                            .contains(&n.as_str())
+                    {
+                        self.problem(hpath, "this header is set by the gateway");
+                    } else {
+                        v.set_sensitive(true);
+                        headers.push((n, v));
+                    }
+                }
+                _ => self.problem(hpath, "not a valid HTTP header name and value"),
+            }
+        }
+        Some(AnthropicConfig {
+            base_url,
+            api_key: SecretString::from(api_key?),
+            version: version?,
+            beta,
+            headers,
+            default_max_tokens: raw.default_max_tokens.unwrap_or(ANTHROPIC_MAX_TOKENS),
+        })
+    }
+
     fn reject_fields(&mut self, path: &str, kind: &str, fields: &[&str]) {
         for field in fields {
             self.problem(
@@ -650,6 +768,18 @@ fn azure_fields(raw: &RawProvider) -> Vec<&'static str> {
         ("api_version", raw.api_version.is_some()),
         ("bearer_token", raw.bearer_token.is_some()),
         ("entra", raw.entra.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect()
+}
+
+/// The fields of type `anthropic` that other types do not use.
+fn anthropic_fields(raw: &RawProvider) -> Vec<&'static str> {
+    [
+        ("version", raw.version.is_some()),
+        ("beta", raw.beta.is_some()),
+        ("default_max_tokens", raw.default_max_tokens.is_some()),
     ]
     .into_iter()
     .filter_map(|(f, set)| set.then_some(f))
@@ -934,5 +1064,95 @@ providers:
         assert_eq!(paths(&problems), ["providers.p.api_key"]);
         assert!(problems[0].message.contains("NOT_SET"));
         assert!(load("").is_ok());
+    }
+
+    #[test]
+    fn anthropic_providers_validate_with_defaults_and_report_misuse() {
+        let vars = HashMap::from([("ANTHROPIC_KEY".to_owned(), "sk-ant-test".to_owned())]);
+        let cfg = parse_and_validate(
+            r#"
+providers:
+  claude: { type: anthropic, api_key: "${ANTHROPIC_KEY}" }
+  proxy:
+    type: anthropic
+    base_url: "http://127.0.0.1:9000/"
+    api_key: k
+    version: "2024-01-01"
+    beta: [prompt-caching-2024-07-31, " token-efficient-tools-2025-02-19"]
+    default_max_tokens: 1000
+    headers: { X-Team: a }
+"#,
+            &vars,
+        );
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(p) => panic!("{p:?}"),
+        };
+        let Some(ProviderConfig::Anthropic(claude)) = cfg.providers.get("claude") else {
+            panic!("anthropic provider missing")
+        };
+        assert_eq!(claude.base_url, ANTHROPIC_BASE_URL);
+        assert_eq!(claude.api_key.expose_secret(), "sk-ant-test");
+        assert_eq!(claude.version, ANTHROPIC_VERSION);
+        assert_eq!(
+            (claude.beta.as_ref(), claude.default_max_tokens),
+            (None, 4096)
+        );
+        let Some(ProviderConfig::Anthropic(proxy)) = cfg.providers.get("proxy") else {
+            panic!("anthropic provider missing")
+        };
+        assert_eq!(proxy.base_url, "http://127.0.0.1:9000");
+        assert_eq!(proxy.version, "2024-01-01");
+        assert_eq!(
+            proxy.beta.as_ref().map(|b| b.to_str().unwrap_or_default()),
+            Some("prompt-caching-2024-07-31,token-efficient-tools-2025-02-19")
+        );
+        assert_eq!(proxy.default_max_tokens, 1000);
+        assert_eq!(proxy.headers.len(), 1);
+        assert!(proxy.headers[0].1.is_sensitive());
+
+        let problems = load(
+            r#"
+providers:
+  a1: { type: anthropic }
+  a2: { type: anthropic, api_key: k, base_url: "https://api.anthropic.com/v1" }
+  a3: { type: anthropic, api_key: k, base_url: "ftp://x", version: "", beta: ["", "a b"] }
+  a4: { type: anthropic, api_key: k, default_max_tokens: 0, preset: groq, organization: o,
+        latency: 1s, headers: { x-api-key: v, Anthropic-Beta: b, X-Ok: ok } }
+  o1: { type: openai, api_key: k, version: "2023-06-01", beta: [x], default_max_tokens: 5 }
+  m1: { type: mock, default_max_tokens: 5 }
+"#,
+        )
+        .err()
+        .unwrap_or_default();
+        let mut got = paths(&problems);
+        got.sort_unstable();
+        let mut want = vec![
+            "providers.a1.api_key",
+            "providers.a2.base_url",
+            "providers.a3.base_url",
+            "providers.a3.version",
+            "providers.a3.beta[0]",
+            "providers.a3.beta[1]",
+            "providers.a4.default_max_tokens",
+            "providers.a4.preset",
+            "providers.a4.organization",
+            "providers.a4.latency",
+            "providers.a4.headers.x-api-key",
+            "providers.a4.headers.Anthropic-Beta",
+            "providers.o1.version",
+            "providers.o1.beta",
+            "providers.o1.default_max_tokens",
+            "providers.m1.default_max_tokens",
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want, "{problems:#?}");
+        let wrong_type = load("providers:\n  p: { type: claude }\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            wrong_type[0].message.contains("anthropic"),
+            "{wrong_type:?}"
+        );
     }
 }

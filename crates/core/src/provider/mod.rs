@@ -5,6 +5,7 @@
 //! OpenAI-shaped chunk events. Adapters hold their own credentials; nothing outside them sees
 //! those.
 
+pub mod anthropic;
 pub mod azure;
 pub mod client;
 pub mod cohere;

@@ -1,41 +1,63 @@
 //! OpenAI chat completions <-> Anthropic Messages.
 //!
 //! [`chat_request`] turns an OpenAI chat request into an Anthropic `MessagesRequest`;
-//! [`chat_response`] turns an Anthropic message back into an OpenAI `chat.completion` body.
+//! [`chat_response`] turns an Anthropic message back into an OpenAI `chat.completion` body. The
+//! stream of a streamed answer is translated by [`super::anthropic_stream`].
 //!
 //! Request choices:
 //! - `system` and `developer` messages, wherever they appear, become the top-level `system`, in
-//!   order: one message is a plain string, several are one text block each.
+//!   order: one message is a plain string, several are one text block each. A message's text
+//!   parts are joined into one block, unless a part carries `cache_control`: then each part is a
+//!   block of its own, so the breakpoint stays where the client put it.
 //! - Anthropic requires user/assistant alternation, so consecutive messages that map to the same
 //!   role are merged into one message (their blocks concatenated in order). Tool messages map to
 //!   the user role, so a run of tool results becomes ONE user message of `tool_result` blocks, and
 //!   a user message right after them joins that same message, after the results.
-//! - A message that is exactly one text block is sent as a plain string; otherwise as blocks.
-//!   Empty text is dropped (Anthropic rejects empty text blocks) and a message left with no
-//!   blocks is dropped.
+//! - A message that is exactly one text block (without `cache_control`) is sent as a plain
+//!   string; otherwise as blocks. Empty text is dropped (Anthropic rejects empty text blocks) and
+//!   a message left with no blocks is dropped; so is empty system text.
+//! - `cache_control` (the convention clients use to ask for Anthropic prompt caching through the
+//!   OpenAI format) is kept: on a text or `image_url` part it goes to that block, on a tool (the
+//!   tool object, or else its `function`) to that tool, and on a whole message to the message's
+//!   last block (for a tool message, its `tool_result` block; for a system message, its last
+//!   system block). A malformed `cache_control` fails the request, naming the field.
 //! - Assistant `reasoning_content` in history is dropped (Anthropic needs a signature to replay
 //!   thinking); assistant `refusal` text is kept as text.
 //! - `reasoning_effort` enables extended thinking with a fixed budget: `minimal`/`low` 1024,
 //!   `medium` 4096, `high` 16384 tokens (`none` leaves thinking off). Anthropic counts thinking
 //!   inside `max_tokens`, so when `max_tokens` is not above the budget it is raised to
 //!   budget + `max_tokens`, keeping the caller's allowance for the visible answer.
+//! - Thinking is incompatible with some requests, and the request wins over the effort hint:
+//!   a forced tool choice (`required`, or a named function) turns thinking off (Anthropic rejects
+//!   forced tool use with thinking), and so does a conversation that ends with tool results
+//!   (Anthropic then wants the assistant turn that called the tools to start with its signed
+//!   thinking block, which OpenAI clients cannot send back). With thinking on, `temperature` is
+//!   dropped (Anthropic rejects any change to it) and `top_p` is kept only within 0.95..=1, the
+//!   range Anthropic accepts with thinking.
 //! - `response_format`: Anthropic has no native JSON mode. `json_object` and `json_schema` add a
 //!   final system text block instructing the model to answer with JSON only (for `json_schema`,
 //!   the schema is included). This keeps the answer in plain text content, so the response and
 //!   stream translation need no special case; it is an instruction, not a guarantee.
-//! - `temperature` and `top_p` are copied unchanged (Anthropic's temperature range is 0..=1, and
-//!   it constrains both when thinking is on; out-of-range values are left for upstream to reject).
-//! - Fields with no Anthropic equivalent (`n`, `seed`, `logprobs`, penalties, ...) are ignored.
+//! - `temperature` and `top_p` are otherwise copied unchanged (Anthropic's temperature range is
+//!   0..=1; out-of-range values are left for upstream to reject).
+//! - `max_completion_tokens` wins over `max_tokens`; without either, the adapter's default.
+//! - Fields with no Anthropic equivalent (`n`, `seed`, `logprobs`, penalties, ...) are ignored:
+//!   Anthropic has no seed, so sampling is not reproducible through it.
+//!
+//! Response choices: see [`chat_response`]. Anthropic counts thinking inside `output_tokens` and
+//! reports no separate reasoning count, so `completion_tokens_details.reasoning_tokens` is never
+//! written (rather than written as a misleading 0).
 
 use portcullis_types::anthropic::{
-    self, Content, ContentBlock, ImageBlock, ImageSource, Metadata, Role, Thinking, ToolChoice,
-    ToolResultBlock, ToolUseBlock,
+    self, CacheControl, Content, ContentBlock, ImageBlock, ImageSource, Metadata, Role, StopReason,
+    TextBlock, Thinking, ToolChoice, ToolChoiceType, ToolResultBlock, ToolUseBlock,
 };
 use portcullis_types::openai::ChatCompletionRequest;
 use portcullis_types::openai_chat::{
-    self, AssistantContent, AssistantPart, Message, ResponseFormat, UserContent, UserPart,
+    self, AssistantContent, AssistantPart, Message, ResponseFormat, TextContent, UserContent,
+    UserPart,
 };
-use portcullis_types::raw::RawFields;
+use portcullis_types::raw::{self, RawFields};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -48,6 +70,9 @@ pub const BUDGET_LOW: u64 = 1024;
 pub const BUDGET_MEDIUM: u64 = 4096;
 /// Thinking budget for `reasoning_effort: high`.
 pub const BUDGET_HIGH: u64 = 16384;
+
+/// The `top_p` range Anthropic accepts with thinking on.
+const THINKING_TOP_P: std::ops::RangeInclusive<f64> = 0.95..=1.0;
 
 const JSON_OBJECT_INSTRUCTION: &str =
     "Respond with a single valid JSON object only, with no other text before or after it.";
@@ -63,14 +88,18 @@ pub fn chat_request(
     let messages = req
         .messages_typed()
         .map_err(|_| TranslateError::InvalidField { field: "messages" })?;
-    let mut system: Vec<String> = Vec::new();
+    let mut system: Vec<ContentBlock> = Vec::new();
     let mut turns = Turns::default();
     for message in &messages {
+        let cache = cache_control(message.extra())?;
         match message {
             Message::System { content, .. } | Message::Developer { content, .. } => {
-                system.push(content.joined().into_owned());
+                let mut blocks = text_blocks(content)?;
+                blocks.retain(|b| !is_empty_text(b));
+                set_last_cache_control(&mut blocks, cache);
+                system.extend(blocks);
             }
-            Message::User { content, .. } => turns.push(Role::User, user_blocks(content)?),
+            Message::User { content, .. } => turns.push(Role::User, user_blocks(content)?, cache),
             Message::Assistant {
                 content,
                 refusal,
@@ -81,10 +110,16 @@ pub fn chat_request(
                 match content {
                     Some(AssistantContent::Text(text)) => blocks.push(ContentBlock::text(text)),
                     Some(AssistantContent::Parts(parts)) => {
-                        blocks.extend(parts.iter().map(|part| match part {
-                            AssistantPart::Text(t) => ContentBlock::text(&t.text),
-                            AssistantPart::Refusal(r) => ContentBlock::text(&r.refusal),
-                        }));
+                        for part in parts {
+                            blocks.push(match part {
+                                AssistantPart::Text(t) => {
+                                    text_block(&t.text, cache_control(&t.extra)?)
+                                }
+                                AssistantPart::Refusal(r) => {
+                                    text_block(&r.refusal, cache_control(&r.extra)?)
+                                }
+                            });
+                        }
                     }
                     None => {}
                 }
@@ -94,7 +129,7 @@ pub fn chat_request(
                 for call in tool_calls {
                     blocks.push(tool_use_block(call)?);
                 }
-                turns.push(Role::Assistant, blocks);
+                turns.push(Role::Assistant, blocks, cache);
             }
             Message::Tool {
                 content,
@@ -103,12 +138,12 @@ pub fn chat_request(
             } => {
                 let block = ContentBlock::ToolResult(ToolResultBlock {
                     tool_use_id: tool_call_id.clone(),
-                    content: Some(Content::Text(content.joined().into_owned())),
+                    content: Some(tool_result_content(content)?),
                     is_error: None,
-                    cache_control: None,
+                    cache_control: cache,
                     extra: RawFields::new(),
                 });
-                turns.push(Role::User, vec![block]);
+                turns.push(Role::User, vec![block], None);
             }
             Message::Function { .. } => {
                 return Err(TranslateError::UnsupportedRole { role: "function" });
@@ -118,7 +153,9 @@ pub fn chat_request(
 
     match typed(req.response_format(), "response_format")? {
         None | Some(ResponseFormat::Text { .. }) => {}
-        Some(ResponseFormat::JsonObject { .. }) => system.push(JSON_OBJECT_INSTRUCTION.to_owned()),
+        Some(ResponseFormat::JsonObject { .. }) => {
+            system.push(ContentBlock::text(JSON_OBJECT_INSTRUCTION));
+        }
         Some(ResponseFormat::JsonSchema { json_schema, .. }) => {
             let mut text = format!(
                 "Respond with a single valid JSON value only, with no other text before or after \
@@ -131,7 +168,7 @@ pub fn chat_request(
             } else {
                 text.push('.');
             }
-            system.push(text);
+            system.push(ContentBlock::text(text));
         }
         Some(ResponseFormat::Other(_)) => {
             return Err(TranslateError::UnsupportedValue {
@@ -139,28 +176,6 @@ pub fn chat_request(
             });
         }
     }
-
-    let mut max_tokens = req
-        .max_completion_tokens
-        .or(req.max_tokens)
-        .unwrap_or(default_max_tokens);
-    let thinking = match extra::<String>(req, "reasoning_effort")?.as_deref() {
-        None | Some("none") => None,
-        Some("minimal" | "low") => Some(BUDGET_LOW),
-        Some("medium") => Some(BUDGET_MEDIUM),
-        Some("high") => Some(BUDGET_HIGH),
-        Some(_) => {
-            return Err(TranslateError::UnsupportedValue {
-                field: "reasoning_effort",
-            });
-        }
-    }
-    .map(|budget| {
-        if max_tokens <= budget {
-            max_tokens = budget.saturating_add(max_tokens);
-        }
-        Thinking::enabled(budget)
-    });
 
     let tools = typed(req.tools(), "tools")?
         .map(|tools| tools.iter().map(tool).collect::<Result<Vec<_>, _>>())
@@ -181,10 +196,42 @@ pub fn chat_request(
     };
     if extra::<bool>(req, "parallel_tool_calls")? == Some(false) {
         let choice = tool_choice.get_or_insert_with(ToolChoice::auto);
-        if choice.kind != anthropic::ToolChoiceType::None {
+        if choice.kind != ToolChoiceType::None {
             choice.disable_parallel_tool_use = Some(true);
         }
     }
+
+    let budget = match extra::<String>(req, "reasoning_effort")?.as_deref() {
+        None | Some("none") => None,
+        Some("minimal" | "low") => Some(BUDGET_LOW),
+        Some("medium") => Some(BUDGET_MEDIUM),
+        Some("high") => Some(BUDGET_HIGH),
+        Some(_) => {
+            return Err(TranslateError::UnsupportedValue {
+                field: "reasoning_effort",
+            });
+        }
+    };
+    let forced_tool = tool_choice
+        .as_ref()
+        .is_some_and(|c| matches!(c.kind, ToolChoiceType::Any | ToolChoiceType::Tool));
+    let budget = budget.filter(|_| !forced_tool && !turns.ends_with_tool_results());
+    let mut max_tokens = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(default_max_tokens);
+    if let Some(budget) = budget
+        && max_tokens <= budget
+    {
+        max_tokens = budget.saturating_add(max_tokens);
+    }
+    let (temperature, top_p) = match budget {
+        None => (extra(req, "temperature")?, extra(req, "top_p")?),
+        Some(_) => (
+            None,
+            extra::<f64>(req, "top_p")?.filter(|p| THINKING_TOP_P.contains(p)),
+        ),
+    };
 
     let stop_sequences = typed(req.stop(), "stop")?
         .map(|stop| stop.sequences().to_vec())
@@ -201,13 +248,13 @@ pub fn chat_request(
         system: system_content(system),
         tools,
         tool_choice,
-        temperature: extra(req, "temperature")?,
-        top_p: extra(req, "top_p")?,
+        temperature,
+        top_p,
         top_k: None,
         stop_sequences,
         stream: req.stream,
         metadata,
-        thinking,
+        thinking: budget.map(Thinking::enabled),
         extra: RawFields::new(),
     })
 }
@@ -218,7 +265,8 @@ pub fn chat_request(
 /// `tool_use` blocks become `tool_calls`; `thinking` blocks are joined into
 /// `message.reasoning_content` (the de-facto field OpenAI-compatible servers use for reasoning;
 /// `redacted_thinking` is dropped). Cache reads and writes count as prompt tokens, and cache reads
-/// are also reported as `prompt_tokens_details.cached_tokens`.
+/// are also reported as `prompt_tokens_details.cached_tokens`. Stop reasons map as
+/// [`finish_reason`] says.
 pub fn chat_response(resp: &anthropic::MessagesResponse, created: u64) -> Value {
     let mut text = String::new();
     let mut reasoning = String::new();
@@ -246,15 +294,7 @@ pub fn chat_response(resp: &anthropic::MessagesResponse, created: u64) -> Value 
     if !reasoning.is_empty() {
         message["reasoning_content"] = reasoning.into();
     }
-    let finish_reason = resp.stop_reason.as_ref().map(|reason| match reason {
-        anthropic::StopReason::MaxTokens => "length",
-        anthropic::StopReason::ToolUse => "tool_calls",
-        anthropic::StopReason::Refusal => "content_filter",
-        anthropic::StopReason::EndTurn
-        | anthropic::StopReason::StopSequence
-        | anthropic::StopReason::PauseTurn
-        | anthropic::StopReason::Other(_) => "stop",
-    });
+    let finish_reason = resp.stop_reason.as_ref().map(finish_reason);
     let usage = &resp.usage;
     let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
     let prompt_tokens = usage
@@ -281,19 +321,36 @@ pub fn chat_response(resp: &anthropic::MessagesResponse, created: u64) -> Value 
     })
 }
 
+/// The OpenAI `finish_reason` of an Anthropic stop reason: `max_tokens` and
+/// `model_context_window_exceeded` are `length`, `tool_use` is `tool_calls`, `refusal` is
+/// `content_filter`, and every other reason (`end_turn`, `stop_sequence`, `pause_turn`, reasons
+/// added later) is `stop`.
+pub fn finish_reason(reason: &StopReason) -> &'static str {
+    match reason {
+        StopReason::MaxTokens => "length",
+        StopReason::ToolUse => "tool_calls",
+        StopReason::Refusal => "content_filter",
+        StopReason::Other(other) if other == "model_context_window_exceeded" => "length",
+        StopReason::EndTurn
+        | StopReason::StopSequence
+        | StopReason::PauseTurn
+        | StopReason::Other(_) => "stop",
+    }
+}
+
 /// Messages being built, merging consecutive same-role turns.
 #[derive(Default)]
 struct Turns(Vec<(Role, Vec<ContentBlock>)>);
 
 impl Turns {
-    fn push(&mut self, role: Role, blocks: Vec<ContentBlock>) {
-        let blocks = blocks
-            .into_iter()
-            .filter(|b| !matches!(b, ContentBlock::Text(t) if t.text.is_empty()));
+    /// Adds one message's blocks; `cache` (the message's own `cache_control`) goes to its last
+    /// block that survives.
+    fn push(&mut self, role: Role, blocks: Vec<ContentBlock>, cache: Option<CacheControl>) {
+        let mut blocks: Vec<_> = blocks.into_iter().filter(|b| !is_empty_text(b)).collect();
+        set_last_cache_control(&mut blocks, cache);
         match self.0.last_mut() {
             Some((last, existing)) if *last == role => existing.extend(blocks),
             _ => {
-                let blocks: Vec<_> = blocks.collect();
                 if !blocks.is_empty() {
                     self.0.push((role, blocks));
                 }
@@ -301,29 +358,118 @@ impl Turns {
         }
     }
 
+    /// Whether the last message is a user turn carrying tool results.
+    fn ends_with_tool_results(&self) -> bool {
+        self.0.last().is_some_and(|(role, blocks)| {
+            *role == Role::User
+                && blocks
+                    .iter()
+                    .any(|b| matches!(b, ContentBlock::ToolResult(_)))
+        })
+    }
+
     fn finish(self) -> Vec<anthropic::Message> {
         self.0
             .into_iter()
-            .map(|(role, mut blocks)| anthropic::Message {
+            .map(|(role, blocks)| anthropic::Message {
                 role,
-                content: match blocks.as_mut_slice() {
-                    [ContentBlock::Text(t)] => Content::Text(std::mem::take(&mut t.text)),
-                    _ => Content::Blocks(blocks),
-                },
+                content: simplify(blocks),
                 extra: RawFields::new(),
             })
             .collect()
     }
 }
 
-fn system_content(mut system: Vec<String>) -> Option<Content> {
-    match system.len() {
-        0 => None,
-        1 => system.pop().map(Content::Text),
-        _ => Some(Content::Blocks(
-            system.into_iter().map(ContentBlock::text).collect(),
-        )),
+/// One plain text block as a string, anything else as blocks.
+fn simplify(mut blocks: Vec<ContentBlock>) -> Content {
+    match blocks.as_mut_slice() {
+        [ContentBlock::Text(t)] if is_plain(t) => Content::Text(std::mem::take(&mut t.text)),
+        _ => Content::Blocks(blocks),
     }
+}
+
+/// A text block that says nothing but its text.
+fn is_plain(t: &TextBlock) -> bool {
+    t.cache_control.is_none() && t.citations.is_none() && t.extra.is_empty()
+}
+
+fn is_empty_text(block: &ContentBlock) -> bool {
+    matches!(block, ContentBlock::Text(t) if t.text.is_empty())
+}
+
+fn system_content(blocks: Vec<ContentBlock>) -> Option<Content> {
+    (!blocks.is_empty()).then(|| simplify(blocks))
+}
+
+fn text_block(text: &str, cache_control: Option<CacheControl>) -> ContentBlock {
+    ContentBlock::Text(TextBlock {
+        text: text.to_owned(),
+        citations: None,
+        cache_control,
+        extra: RawFields::new(),
+    })
+}
+
+/// The text of a system, developer or tool message: one block of the joined parts, or one
+/// block per part when some part carries `cache_control`.
+fn text_blocks(content: &TextContent) -> Result<Vec<ContentBlock>, TranslateError> {
+    let TextContent::Parts(parts) = content else {
+        return Ok(vec![ContentBlock::text(content.joined())]);
+    };
+    let caches = parts
+        .iter()
+        .map(|p| cache_control(&p.extra))
+        .collect::<Result<Vec<_>, _>>()?;
+    if caches.iter().all(Option::is_none) {
+        return Ok(vec![ContentBlock::text(content.joined())]);
+    }
+    Ok(parts
+        .iter()
+        .zip(caches)
+        .map(|(part, cache)| text_block(&part.text, cache))
+        .collect())
+}
+
+/// A tool message's content: a string, or text blocks when parts carry `cache_control`.
+fn tool_result_content(content: &TextContent) -> Result<Content, TranslateError> {
+    let mut blocks = text_blocks(content)?;
+    if blocks.len() > 1 {
+        blocks.retain(|b| !is_empty_text(b));
+    }
+    Ok(simplify(blocks))
+}
+
+/// The `cache_control` of an OpenAI object's extra fields; JSON null counts as absent.
+fn cache_control(extra: &RawFields) -> Result<Option<CacheControl>, TranslateError> {
+    match extra.get("cache_control") {
+        None => Ok(None),
+        Some(v) if raw::is_null(v) => Ok(None),
+        Some(v) => {
+            serde_json::from_str(v.get())
+                .map(Some)
+                .map_err(|_| TranslateError::InvalidField {
+                    field: "cache_control",
+                })
+        }
+    }
+}
+
+fn set_last_cache_control(blocks: &mut [ContentBlock], cache: Option<CacheControl>) {
+    let (Some(cache), Some(last)) = (cache, blocks.last_mut()) else {
+        return;
+    };
+    let slot = match last {
+        ContentBlock::Text(b) => &mut b.cache_control,
+        ContentBlock::Image(b) => &mut b.cache_control,
+        ContentBlock::ToolUse(b) => &mut b.cache_control,
+        ContentBlock::ToolResult(b) => &mut b.cache_control,
+        ContentBlock::Document(b) => &mut b.cache_control,
+        // Never produced by this translation; Anthropic caches none of these.
+        ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_) | ContentBlock::Other(_) => {
+            return;
+        }
+    };
+    *slot = Some(cache);
 }
 
 fn user_blocks(content: &UserContent) -> Result<Vec<ContentBlock>, TranslateError> {
@@ -334,10 +480,10 @@ fn user_blocks(content: &UserContent) -> Result<Vec<ContentBlock>, TranslateErro
     parts
         .iter()
         .map(|part| match part {
-            UserPart::Text(t) => Ok(ContentBlock::text(&t.text)),
+            UserPart::Text(t) => Ok(text_block(&t.text, cache_control(&t.extra)?)),
             UserPart::ImageUrl(image) => Ok(ContentBlock::Image(ImageBlock {
                 source: image_source(&image.image_url.url)?,
-                cache_control: None,
+                cache_control: cache_control(&image.extra)?,
                 extra: RawFields::new(),
             })),
             UserPart::InputAudio(_) => Err(unsupported_part("input_audio")),
@@ -412,12 +558,16 @@ fn tool(tool: &openai_chat::Tool) -> Result<anthropic::Tool, TranslateError> {
         None => raw_json(r#"{"type":"object","properties":{}}"#)
             .map_err(|_| TranslateError::InvalidField { field: "tools" })?,
     };
+    let cache_control = match cache_control(&tool.extra)? {
+        Some(c) => Some(c),
+        None => cache_control(&f.extra)?,
+    };
     Ok(anthropic::Tool {
         kind: None,
         name: f.name.clone(),
         description: f.description.clone(),
         input_schema: Some(input_schema),
-        cache_control: None,
+        cache_control,
         extra: RawFields::new(),
     })
 }

@@ -10,6 +10,7 @@
 
 pub mod anthropic;
 pub mod anthropic_inbound;
+pub mod anthropic_stream;
 pub mod cohere;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant

@@ -5,6 +5,7 @@
 //! headers, path and versions. A conformance test can then drive the same case through every
 //! provider and compare what the client got with what was canned.
 
+pub mod anthropic;
 pub mod cohere;
 pub mod openai;
 

@@ -311,3 +311,192 @@ fn stop_reasons_map_to_finish_reasons() {
         assert_eq!(out["choices"][0]["finish_reason"], finish, "stop: {stop}");
     }
 }
+
+#[test]
+fn cache_control_is_kept_on_parts_messages_tools_and_system() {
+    let eph = json!({"type": "ephemeral"});
+    let hour = json!({"type": "ephemeral", "ttl": "1h"});
+    let out = translate(json!({"model": "m", "messages": [
+        {"role": "system", "content": "long rules", "cache_control": hour},
+        {"role": "system", "content": [
+            {"type": "text", "text": "a"},
+            {"type": "text", "text": "b", "cache_control": eph},
+            {"type": "text", "text": "c"},
+        ]},
+        {"role": "developer", "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "doc", "cache_control": eph},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}, "cache_control": hour},
+        ]},
+        {"role": "assistant", "content": "ok", "cache_control": eph},
+        {"role": "user", "content": "question", "cache_control": eph},
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get", "arguments": "{}"}}], "cache_control": eph},
+        {"role": "tool", "tool_call_id": "call_1", "content": "result", "cache_control": hour},
+        {"role": "tool", "tool_call_id": "call_2", "content": [
+            {"type": "text", "text": "r1", "cache_control": eph}, {"type": "text", "text": ""}]},
+        {"role": "user", "content": "", "cache_control": eph},
+    ], "tools": [
+        {"type": "function", "function": {"name": "get"}, "cache_control": eph},
+        {"type": "function", "function": {"name": "put", "cache_control": hour}},
+        {"type": "function", "function": {"name": "plain"}},
+    ]}))
+    .unwrap();
+    assert_eq!(
+        out["system"],
+        json!([
+            {"type": "text", "text": "long rules", "cache_control": hour},
+            {"type": "text", "text": "a"},
+            {"type": "text", "text": "b", "cache_control": eph},
+            {"type": "text", "text": "c"},
+            {"type": "text", "text": "xy"},
+        ])
+    );
+    assert_eq!(
+        out["messages"],
+        json!([
+            {"role": "user", "content": [
+                {"type": "text", "text": "doc", "cache_control": eph},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"},
+                 "cache_control": hour},
+            ]},
+            {"role": "assistant", "content": [{"type": "text", "text": "ok", "cache_control": eph}]},
+            {"role": "user", "content": [{"type": "text", "text": "question", "cache_control": eph}]},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "call_1", "name": "get", "input": {}, "cache_control": eph},
+            ]},
+            // The empty user message adds nothing, so its cache_control has no block to go to.
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "result", "cache_control": hour},
+                {"type": "tool_result", "tool_use_id": "call_2",
+                 "content": [{"type": "text", "text": "r1", "cache_control": eph}]},
+            ]},
+        ])
+    );
+    let tools = out["tools"].as_array().unwrap();
+    assert_eq!(tools[0]["cache_control"], eph);
+    assert_eq!(tools[1]["cache_control"], hour);
+    assert!(tools[2].get("cache_control").is_none());
+
+    // A single system message with cache_control stays a block, not a string.
+    let out = translate(json!({"model": "m", "messages": [
+        {"role": "system", "content": "s", "cache_control": eph}, user("hi")]}))
+    .unwrap();
+    assert_eq!(
+        out["system"],
+        json!([{"type": "text", "text": "s", "cache_control": eph}])
+    );
+    assert_eq!(out["messages"][0]["content"], "hi");
+
+    // Null is absent; anything not a cache_control object fails, naming the field.
+    let out = translate(json!({"model": "m", "messages": [
+        {"role": "user", "content": "hi", "cache_control": null}]}));
+    assert_eq!(out.unwrap()["messages"][0]["content"], "hi");
+    for bad in [json!("SECRET"), json!({"ttl": "SECRET"}), json!(["SECRET"])] {
+        let err = translate(json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": bad}]}]}))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            TranslateError::InvalidField {
+                field: "cache_control"
+            }
+        );
+    }
+}
+
+#[test]
+fn thinking_gives_way_to_forced_tools_tool_loops_and_sampling_limits() {
+    let tools = json!([{"type": "function", "function": {"name": "get"}}]);
+    let base = |extra: Value| {
+        let mut body = json!({"model": "m", "messages": [user("hi")], "tools": tools,
+            "reasoning_effort": "low", "max_tokens": 500});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        translate(body).unwrap()
+    };
+
+    // Thinking on: temperature dropped, top_p kept only within 0.95..=1, seed ignored.
+    let out = base(json!({"temperature": 0.2, "top_p": 0.97, "seed": 42}));
+    assert_eq!(
+        out["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    assert_eq!(out["max_tokens"], 1524);
+    assert!(out.get("temperature").is_none(), "{out}");
+    assert_eq!(out["top_p"], 0.97);
+    assert!(out.get("seed").is_none(), "{out}");
+    let out = base(json!({"top_p": 0.5, "tool_choice": "auto"}));
+    assert!(out.get("top_p").is_none(), "{out}");
+    assert_eq!(out["tool_choice"], json!({"type": "auto"}));
+    assert!(out.get("thinking").is_some());
+    let out = base(json!({"tool_choice": "none"}));
+    assert!(out.get("thinking").is_some());
+
+    // Forced tool use: thinking off, max_tokens and sampling as the caller set them.
+    for choice in [
+        json!("required"),
+        json!({"type": "function", "function": {"name": "get"}}),
+    ] {
+        let out = base(json!({"tool_choice": choice, "temperature": 0.2}));
+        assert!(out.get("thinking").is_none(), "{out}");
+        assert_eq!(out["max_tokens"], 500);
+        assert_eq!(out["temperature"], 0.2);
+    }
+
+    // A conversation that ends with tool results: thinking off.
+    let loop_messages = json!([
+        user("weather?"),
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "rain"},
+    ]);
+    let out = base(json!({"messages": loop_messages}));
+    assert!(out.get("thinking").is_none(), "{out}");
+    // ... but a new user question after the loop may think again.
+    let mut asked = loop_messages.as_array().unwrap().clone();
+    asked.push(json!({"role": "assistant", "content": "It rains."}));
+    asked.push(user("and tomorrow?"));
+    let out = base(json!({"messages": asked}));
+    assert!(out.get("thinking").is_some(), "{out}");
+
+    // Without thinking, sampling passes unchanged.
+    let out = translate(
+        json!({"model": "m", "messages": [user("hi")], "temperature": 0.2,
+        "top_p": 0.5, "seed": 1}),
+    )
+    .unwrap();
+    assert_eq!(
+        (out["temperature"].clone(), out["top_p"].clone()),
+        (json!(0.2), json!(0.5))
+    );
+}
+
+#[test]
+fn empty_system_text_is_dropped() {
+    let out = translate(json!({"model": "m", "messages": [
+        {"role": "system", "content": ""}, {"role": "developer", "content": "d"}, user("hi")]}))
+    .unwrap();
+    assert_eq!(out["system"], "d");
+    let out = translate(json!({"model": "m", "messages": [
+        {"role": "system", "content": [{"type": "text", "text": ""}]}, user("hi")]}))
+    .unwrap();
+    assert!(out.get("system").is_none(), "{out}");
+}
+
+#[test]
+fn context_window_stop_is_length_and_usage_has_no_reasoning_count() {
+    let resp = response(
+        json!([{"type": "thinking", "thinking": "t", "signature": "s"},
+               {"type": "redacted_thinking", "data": "enc"},
+               {"type": "text", "text": "x"}]),
+        "model_context_window_exceeded",
+        json!({"input_tokens": 3, "output_tokens": 9}),
+    );
+    let out = chat_response(&resp, 0);
+    assert_eq!(out["choices"][0]["finish_reason"], "length");
+    assert_eq!(out["choices"][0]["message"]["reasoning_content"], "t");
+    assert_eq!(out["choices"][0]["message"]["content"], "x");
+    assert!(out["usage"].get("completion_tokens_details").is_none());
+}
