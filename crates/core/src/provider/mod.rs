@@ -282,6 +282,7 @@ impl ProviderError {
                 "prompt is too long",
                 "input is too long",
                 "too many tokens",
+                "too many input tokens",
                 "maximum number of tokens",
                 "exceeds the maximum",
                 "input token count",
@@ -312,6 +313,7 @@ impl ProviderError {
             "throttl",
             "resource_exhausted",
             "too_many_requests",
+            "quotaexceeded",
         ]) {
             return Self::RateLimited { message };
         }
@@ -402,6 +404,10 @@ mod tests {
         assert!(matches!(e, ProviderError::RateLimited { .. }));
         let e = c(400, Some("ThrottlingException"), "slow down");
         assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(400, Some("ServiceQuotaExceededException"), "quota");
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(400, Some("ValidationException"), "Too many input tokens.");
+        assert!(matches!(e, ProviderError::ContextLength { .. }));
         // A server error that mentions tokens is still a server error.
         let e = c(500, None, "too many tokens in flight");
         assert!(matches!(e, ProviderError::Server { .. }));

@@ -9,6 +9,7 @@
 //! content, tool arguments or URLs, so they are safe to log and to return to the client.
 
 pub mod anthropic;
+pub mod bedrock;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant
 /// carries only structural names (fields, part types, ids), never content.
@@ -26,8 +27,11 @@ pub enum TranslateError {
     /// A user content part type the target provider has no equivalent for.
     #[error("content part type `{kind}` is not supported by this provider")]
     UnsupportedContentPart { kind: String },
-    /// An `image_url` that is neither a base64 data URL nor an http(s) URL.
-    #[error("image_url must be a base64 data URL or an http(s) URL")]
+    /// An `image_url` that is neither a base64 data URL nor an http(s) URL, or an http(s) URL
+    /// for a provider that takes inline images only (Bedrock).
+    #[error(
+        "image_url must be a base64 data URL, or an http(s) URL where the provider fetches images"
+    )]
     InvalidImageUrl,
     /// An assistant tool call whose `arguments` is not a JSON object.
     #[error("tool call `{id}` has arguments that are not a JSON object")]
