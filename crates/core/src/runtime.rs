@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::KeyTable;
 use crate::config::{Config, ProviderConfig, Timeouts};
+use crate::provider::bedrock::Bedrock;
 use crate::provider::client::HttpClient;
 use crate::provider::mock::MockProvider;
 use crate::provider::openai_compat::OpenAiCompatible;
@@ -73,6 +74,7 @@ impl Runtime {
                         Arc::new(OpenAiCompatible::new("openai_compatible", c, http.clone()))
                     }
                     ProviderConfig::Mock(c) => Arc::new(MockProvider::new(c.clone())),
+                    ProviderConfig::Bedrock(c) => Arc::new(Bedrock::new(c, http.clone())),
                 };
                 (name.as_str(), provider)
             })

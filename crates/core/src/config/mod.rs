@@ -128,6 +128,7 @@ pub enum ProviderConfig {
     OpenAi(HttpProviderConfig),
     OpenAiCompatible(HttpProviderConfig),
     Mock(MockConfig),
+    Bedrock(BedrockConfig),
 }
 
 /// An OpenAI-compatible HTTP upstream.
@@ -139,6 +140,23 @@ pub struct HttpProviderConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether streamed requests ask for `stream_options.include_usage`.
     pub include_usage: bool,
+}
+
+/// Amazon Bedrock Runtime: requests signed with SigV4 for the service `bedrock`.
+#[derive(Debug)]
+pub struct BedrockConfig {
+    pub region: String,
+    /// Without a trailing slash; default `https://bedrock-runtime.{region}.amazonaws.com`.
+    pub base_url: String,
+    pub credentials: AwsCredentials,
+}
+
+/// Static AWS credentials (long-term keys, or temporary ones with their session token).
+#[derive(Debug)]
+pub struct AwsCredentials {
+    pub access_key_id: SecretString,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
 }
 
 /// The built-in offline provider.

@@ -87,6 +87,11 @@ pub struct RawProvider {
     pub completion_tokens: Option<u32>,
     pub chunk_tokens: Option<u32>,
     pub embedding_dimensions: Option<u32>,
+    // bedrock only (it also takes base_url)
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@
 //! OpenAI-shaped chunk events. Adapters hold their own credentials; nothing outside them sees
 //! those.
 
+pub mod bedrock;
 pub mod client;
 pub mod mock;
 pub mod openai_compat;
