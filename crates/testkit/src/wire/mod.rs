@@ -5,6 +5,8 @@
 //! headers, path and versions. A conformance test can then drive the same case through every
 //! provider and compare what the client got with what was canned.
 
+pub mod bedrock;
+
 use serde_json::Value;
 
 use crate::upstream::{Recorded, Reply};
