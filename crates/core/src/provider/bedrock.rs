@@ -8,7 +8,7 @@
 //! (`ThrottlingException:http://...`; the part before `:` counts) or in the body's `__type`,
 //! and a `{"message": ...}` body.
 
-mod events;
+pub mod events;
 mod signing;
 
 use std::time::{SystemTime, UNIX_EPOCH};

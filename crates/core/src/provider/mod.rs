@@ -270,7 +270,10 @@ impl ProviderError {
         let text = message.as_deref().unwrap_or("").to_ascii_lowercase();
         let has = |needles: &[&str]| needles.iter().any(|n| code.contains(n));
         let says = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-        let client_error = status.is_client_error() || status == StatusCode::BAD_GATEWAY;
+        // A 429 is never the request's own fault, whatever its message says (Bedrock throttles
+        // with "Too many tokens, please wait before trying again.").
+        let client_error = (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS)
+            || status == StatusCode::BAD_GATEWAY;
         if has(&[
             "context_length",
             "context_window",
@@ -404,6 +407,12 @@ mod tests {
         let e = c(429, Some("RESOURCE_EXHAUSTED"), "quota");
         assert!(matches!(e, ProviderError::RateLimited { .. }));
         let e = c(400, Some("ThrottlingException"), "slow down");
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(
+            429,
+            Some("ThrottlingException"),
+            "Too many tokens, please wait before trying again.",
+        );
         assert!(matches!(e, ProviderError::RateLimited { .. }));
         let e = c(400, Some("ServiceQuotaExceededException"), "quota");
         assert!(matches!(e, ProviderError::RateLimited { .. }));

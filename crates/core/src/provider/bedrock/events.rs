@@ -23,7 +23,8 @@ pub fn events(body: Incoming, translator: StreamTranslator) -> EventStream {
     translate(Box::pin(upstream::chunks(body)), translator)
 }
 
-type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
+/// A response body as byte chunks, as they arrive.
+pub type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
 struct State {
     chunks: Chunks,
@@ -34,8 +35,9 @@ struct State {
     done: bool,
 }
 
-/// Translates raw body chunks; separate from [`events`] so tests can feed bytes.
-pub(super) fn translate(chunks: Chunks, translator: StreamTranslator) -> EventStream {
+/// Translates raw body chunks; separate from [`events`] so tests (and golden tests) can feed
+/// bytes.
+pub fn translate(chunks: Chunks, translator: StreamTranslator) -> EventStream {
     let state = State {
         chunks,
         decoder: EventStreamDecoder::default(),

@@ -8,8 +8,8 @@
 //!   `delta.reasoning_content` (signatures and redacted reasoning are dropped).
 //! - A `contentBlockStart` with a `toolUse` yields `delta.tool_calls: [{index, id, type,
 //!   function: {name, arguments: ""}}]`, where `index` counts tool blocks in order (0, 1, ...),
-//!   not Converse's `contentBlockIndex` (which also counts text blocks); each `toolUse.input`
-//!   fragment then yields `{index, function: {arguments}}`. A tool delta for a block that never
+//!   not Converse's `contentBlockIndex` (which also counts text blocks); each non-empty
+//!   `toolUse.input` fragment then yields `{index, function: {arguments}}`. A tool delta for a block that never
 //!   started is a malformed stream. Placeholder tool blocks are skipped whole.
 //! - `messageStop` yields the chunk with `finish_reason` (mapped as for whole answers);
 //!   `metadata` yields the usage chunk (`choices: []`). A stream that ends after `messageStop`
@@ -225,6 +225,7 @@ impl StreamTranslator {
                 }
                 if let Some(tool) = delta.tool_use {
                     match self.tool_block(event.content_block_index) {
+                        Some(ToolBlock::Shown(_)) if tool.input.is_empty() => {}
                         Some(ToolBlock::Shown(index)) => out.push(self.chunk(
                             json!({"tool_calls": [{
                                 "index": index,

@@ -671,6 +671,15 @@ fn exceptions_and_http_errors_are_classified() {
     };
     let e = c(None, "throttlingException", "slow down");
     assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    // Bedrock's token-rate throttling message must not read as a context-length error.
+    for status in [None, Some(429)] {
+        let e = c(
+            status,
+            "ThrottlingException",
+            "Too many tokens, please wait before trying again.",
+        );
+        assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    }
     let e = c(None, "serviceUnavailableException", "busy");
     assert!(matches!(e, ProviderError::Overloaded { .. }), "{e:?}");
     let e = c(None, "internalServerException", "oops");
