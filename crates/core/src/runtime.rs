@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::auth::KeyTable;
 use crate::config::{Config, ProviderConfig, Timeouts};
 use crate::provider::anthropic::AnthropicProvider;
+use crate::provider::bedrock::Bedrock;
 use crate::provider::client::HttpClient;
 use crate::provider::cohere::Cohere;
 use crate::provider::mock::MockProvider;
@@ -82,6 +83,7 @@ impl Runtime {
                     ProviderConfig::Azure(c) => {
                         Arc::new(crate::provider::azure::adapter(c, http.clone()))
                     }
+                    ProviderConfig::Bedrock(c) => Arc::new(Bedrock::new(c, http.clone())),
                 };
                 (name.as_str(), provider)
             })

@@ -71,6 +71,8 @@ pub enum Reply {
         end: SseEnd,
     },
     Delay(Duration, Box<Reply>),
+    /// The reply with these headers added (error types, request ids).
+    WithHeaders(Vec<(String, String)>, Box<Reply>),
     /// Never answers.
     Hang,
 }
@@ -111,6 +113,17 @@ impl Reply {
 
     pub fn after(self, delay: Duration) -> Self {
         Self::Delay(delay, Box::new(self))
+    }
+
+    /// This reply with the header `name: value` added.
+    pub fn with_header(self, name: &str, value: &str) -> Self {
+        match self {
+            Self::WithHeaders(mut headers, reply) => {
+                headers.push((name.to_owned(), value.to_owned()));
+                Self::WithHeaders(headers, reply)
+            }
+            other => Self::WithHeaders(vec![(name.to_owned(), value.to_owned())], Box::new(other)),
+        }
     }
 }
 
@@ -234,8 +247,25 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
 }
 
 async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
+    let mut extra: Vec<(String, String)> = Vec::new();
+    let respond = |status, content_type, body, extra: &[(String, String)]| {
+        let mut r = respond(status, content_type, body);
+        for (name, value) in extra {
+            if let (Ok(n), Ok(v)) = (
+                header::HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                r.headers_mut().append(n, v);
+            }
+        }
+        r
+    };
     loop {
         match reply {
+            Reply::WithHeaders(headers, next) => {
+                extra.extend(headers);
+                reply = *next;
+            }
             Reply::Delay(d, next) => {
                 tokio::time::sleep(d).await;
                 reply = *next;
@@ -243,7 +273,12 @@ async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
             Reply::Hang => std::future::pending::<()>().await,
             Reply::Json { status, body } => {
                 guard.disarm();
-                return respond(status, "application/json", Body::from(body.to_string()));
+                return respond(
+                    status,
+                    "application/json",
+                    Body::from(body.to_string()),
+                    &extra,
+                );
             }
             Reply::Raw {
                 status,
@@ -251,7 +286,7 @@ async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
                 body,
             } => {
                 guard.disarm();
-                return respond(status, content_type, Body::from(body));
+                return respond(status, content_type, Body::from(body), &extra);
             }
             Reply::Sse { events, delay, end } => {
                 let chunks = events
@@ -297,7 +332,7 @@ async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
                             }
                         }
                     }));
-                return respond(status, content_type, Body::from_stream(s));
+                return respond(status, content_type, Body::from_stream(s), &extra);
             }
         }
     }

@@ -131,6 +131,7 @@ pub enum ProviderConfig {
     Mock(MockConfig),
     Cohere(CohereConfig),
     Azure(AzureConfig),
+    Bedrock(BedrockConfig),
 }
 
 /// An OpenAI-compatible HTTP upstream.
@@ -200,6 +201,23 @@ pub struct AnthropicConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// `max_tokens` of translated chat requests that set none (Anthropic requires it).
     pub default_max_tokens: u64,
+}
+
+/// Amazon Bedrock Runtime: requests signed with SigV4 for the service `bedrock`.
+#[derive(Debug)]
+pub struct BedrockConfig {
+    pub region: String,
+    /// Without a trailing slash; default `https://bedrock-runtime.{region}.amazonaws.com`.
+    pub base_url: String,
+    pub credentials: AwsCredentials,
+}
+
+/// Static AWS credentials (long-term keys, or temporary ones with their session token).
+#[derive(Debug)]
+pub struct AwsCredentials {
+    pub access_key_id: SecretString,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
 }
 
 /// The built-in offline provider.

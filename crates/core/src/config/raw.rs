@@ -96,6 +96,11 @@ pub struct RawProvider {
     pub version: Option<String>,
     pub beta: Option<Vec<String>>,
     pub default_max_tokens: Option<u64>,
+    // bedrock only (it also takes base_url)
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
 }
 
 /// Microsoft Entra ID client credentials of an `azure` provider.

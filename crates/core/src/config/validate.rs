@@ -12,15 +12,16 @@ use serde_yaml_ng::Value;
 
 use super::raw::{RawAuth, RawConfig, RawEntra, RawModel, RawProvider, RawServer, RawTimeouts};
 use super::{
-    AnthropicConfig, AuthConfig, AzureAuth, AzureConfig, CohereConfig, Config, ConfigProblem,
-    DeploymentConfig, EntraConfig, HttpProviderConfig, KeyConfig, LogFormat, LoggingConfig,
-    MockConfig, ModelConfig, ProviderConfig, ReloadConfig, ServerConfig, Timeouts, VarSource, env,
+    AnthropicConfig, AuthConfig, AwsCredentials, AzureAuth, AzureConfig, BedrockConfig,
+    CohereConfig, Config, ConfigProblem, DeploymentConfig, EntraConfig, HttpProviderConfig,
+    KeyConfig, LogFormat, LoggingConfig, MockConfig, ModelConfig, ProviderConfig, ReloadConfig,
+    ServerConfig, Timeouts, VarSource, env,
 };
 use crate::provider::presets;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-const PROVIDER_TYPES: &str = "openai, openai_compatible, anthropic, mock, cohere, azure";
+const PROVIDER_TYPES: &str = "openai, openai_compatible, anthropic, mock, cohere, azure, bedrock";
 const COHERE_BASE_URL: &str = "https://api.cohere.com";
 /// The latest generally available dated version of Azure OpenAI's data-plane inference API.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
@@ -58,7 +59,7 @@ pub(super) fn parse_and_validate(
         }
     };
 
-    let mut v = Validator { problems };
+    let mut v = Validator { problems, vars };
     let config = v.config(raw);
     if v.problems.is_empty() {
         Ok(config)
@@ -67,11 +68,13 @@ pub(super) fn parse_and_validate(
     }
 }
 
-struct Validator {
+struct Validator<'a> {
     problems: Vec<ConfigProblem>,
+    /// Also read by provider types that fall back to conventional variables (Bedrock's AWS_*).
+    vars: &'a dyn VarSource,
 }
 
-impl Validator {
+impl Validator<'_> {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(ConfigProblem::new(path, message));
     }
@@ -227,6 +230,7 @@ impl Validator {
                         mock_fields(&raw),
                         azure_fields(&raw),
                         anthropic_fields(&raw),
+                        bedrock_fields(&raw),
                     ]
                     .concat(),
                 );
@@ -251,6 +255,7 @@ impl Validator {
                         http_fields(&raw),
                         azure_fields(&raw),
                         anthropic_fields(&raw),
+                        bedrock_fields(&raw),
                     ]
                     .concat(),
                 );
@@ -293,6 +298,12 @@ impl Validator {
                 foreign.extend(raw.base_url.is_some().then_some("base_url"));
                 self.reject_fields(path, kind, &foreign);
                 self.azure(path, raw).map(ProviderConfig::Azure)
+            }
+            "bedrock" => {
+                self.reject_fields(path, kind, &mock_fields(&raw));
+                let foreign = http_fields(&raw).into_iter().filter(|f| *f != "base_url");
+                self.reject_fields(path, kind, &foreign.collect::<Vec<_>>());
+                self.bedrock(path, raw).map(ProviderConfig::Bedrock)
             }
             other => {
                 self.problem(
@@ -646,6 +657,131 @@ impl Validator {
         })
     }
 
+    /// Region, base URL and credentials of a `bedrock` provider. Region and credentials not in
+    /// the file come from AWS_REGION (or AWS_DEFAULT_REGION) and AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. The session token is only taken from the
+    /// environment with keys from the environment: a stale token beside keys written in the
+    /// file would break every signature.
+    fn bedrock(&mut self, path: &str, raw: RawProvider) -> Option<BedrockConfig> {
+        let non_empty = |v: Option<String>| v.filter(|v| !v.is_empty());
+        let env = |name: &str| non_empty(self.vars.var(name));
+        let region = non_empty(raw.region)
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"));
+        let keys = (
+            non_empty(raw.access_key_id),
+            non_empty(raw.secret_access_key),
+            non_empty(raw.session_token),
+        );
+        let env_keys = (
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            env("AWS_SESSION_TOKEN"),
+        );
+        let region = match region {
+            Some(r)
+                if r.len() <= 32
+                    && r.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+            {
+                Some(r)
+            }
+            Some(_) => {
+                self.problem(
+                    format!("{path}.region"),
+                    "not an AWS region such as us-east-1",
+                );
+                None
+            }
+            None => {
+                self.problem(
+                    format!("{path}.region"),
+                    "missing: give region, or set AWS_REGION in the environment",
+                );
+                None
+            }
+        };
+        let credentials = match keys {
+            (Some(access_key_id), Some(secret_access_key), session_token) => {
+                Some((access_key_id, secret_access_key, session_token))
+            }
+            (None, None, token) => {
+                if token.is_some() {
+                    self.problem(
+                        format!("{path}.session_token"),
+                        "given without access_key_id and secret_access_key",
+                    );
+                }
+                match env_keys {
+                    (Some(id), Some(secret), token) => Some((id, secret, token)),
+                    _ => {
+                        self.problem(
+                            format!("{path}.access_key_id"),
+                            "missing: give access_key_id and secret_access_key (as ${ENV_VAR}), \
+                             or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",
+                        );
+                        None
+                    }
+                }
+            }
+            (Some(_), None, _) => {
+                self.problem(
+                    format!("{path}.secret_access_key"),
+                    "missing: access_key_id needs its secret_access_key",
+                );
+                None
+            }
+            (None, Some(_), _) => {
+                self.problem(
+                    format!("{path}.access_key_id"),
+                    "missing: secret_access_key needs its access_key_id",
+                );
+                None
+            }
+        };
+        if let Some((id, secret, token)) = &credentials {
+            let fields = [
+                ("access_key_id", Some(id)),
+                ("secret_access_key", Some(secret)),
+                ("session_token", token.as_ref()),
+            ];
+            for (field, value) in fields {
+                // They travel in headers; the message never echoes them.
+                if value.is_some_and(|v| !v.bytes().all(|b| b.is_ascii_graphic())) {
+                    self.problem(
+                        format!("{path}.{field}"),
+                        "must be printable ASCII without spaces",
+                    );
+                }
+            }
+        }
+        let region = region?;
+        let base_url = match raw.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+        };
+        match base_url.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.host().is_some()
+                    && uri.query().is_none() => {}
+            _ => self.problem(
+                format!("{path}.base_url"),
+                "not an http(s) URL such as https://bedrock-runtime.us-east-1.amazonaws.com",
+            ),
+        }
+        let (access_key_id, secret_access_key, session_token) = credentials?;
+        Some(BedrockConfig {
+            region,
+            base_url,
+            credentials: AwsCredentials {
+                access_key_id: SecretString::from(access_key_id),
+                secret_access_key: SecretString::from(secret_access_key),
+                session_token: session_token.map(SecretString::from),
+            },
+        })
+    }
+
     fn reject_fields(&mut self, path: &str, kind: &str, fields: &[&str]) {
         for field in fields {
             self.problem(
@@ -793,6 +929,18 @@ fn openai_only_fields(raw: &RawProvider) -> Vec<&'static str> {
         ("organization", raw.organization.is_some()),
         ("project", raw.project.is_some()),
         ("stream_include_usage", raw.stream_include_usage.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect()
+}
+
+fn bedrock_fields(raw: &RawProvider) -> Vec<&'static str> {
+    [
+        ("region", raw.region.is_some()),
+        ("access_key_id", raw.access_key_id.is_some()),
+        ("secret_access_key", raw.secret_access_key.is_some()),
+        ("session_token", raw.session_token.is_some()),
     ]
     .into_iter()
     .filter_map(|(f, set)| set.then_some(f))
@@ -1054,6 +1202,148 @@ providers:
         assert_eq!(paths(&problems), ["providers.p.completion_tokens"]);
         let problems = load("models: [unclosed").err().unwrap_or_default();
         assert!(problems[0].message.contains("line"), "{problems:?}");
+    }
+
+    fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigProblem>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        parse_and_validate(text, &vars)
+    }
+
+    fn bedrock_of(cfg: &Config, name: &str) -> (String, String, [Option<String>; 3]) {
+        let Some(ProviderConfig::Bedrock(b)) = cfg.providers.get(name) else {
+            panic!("bedrock provider {name} missing")
+        };
+        let c = &b.credentials;
+        (
+            b.region.clone(),
+            b.base_url.clone(),
+            [
+                Some(c.access_key_id.expose_secret().to_owned()),
+                Some(c.secret_access_key.expose_secret().to_owned()),
+                c.session_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_owned()),
+            ],
+        )
+    }
+
+    #[test]
+    fn bedrock_from_the_file() {
+        let cfg = load_with(
+            r#"
+providers:
+  aws:
+    type: bedrock
+    region: eu-west-3
+    access_key_id: ${KEY_ID}
+    secret_access_key: ${SECRET}
+    session_token: ${TOKEN}
+  local: { type: bedrock, region: us-east-1, base_url: "http://127.0.0.1:9/", access_key_id: a, secret_access_key: b }
+"#,
+            &[
+                ("KEY_ID", "AKIDFILE"),
+                ("SECRET", "file-secret"),
+                ("TOKEN", "file-token"),
+                ("AWS_SESSION_TOKEN", "stale-env-token"),
+            ],
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let (region, base, creds) = bedrock_of(&cfg, "aws");
+        assert_eq!(region, "eu-west-3");
+        assert_eq!(base, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+        assert_eq!(
+            creds,
+            [
+                Some("AKIDFILE".into()),
+                Some("file-secret".into()),
+                Some("file-token".into())
+            ]
+        );
+        let (_, base, creds) = bedrock_of(&cfg, "local");
+        assert_eq!(base, "http://127.0.0.1:9");
+        assert_eq!(creds[2], None, "no env token beside keys from the file");
+    }
+
+    #[test]
+    fn bedrock_from_the_environment() {
+        let text = "providers:\n  aws: { type: bedrock }\n";
+        let cfg = load_with(
+            text,
+            &[
+                ("AWS_DEFAULT_REGION", "us-west-2"),
+                ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+                ("AWS_SESSION_TOKEN", "env-token"),
+            ],
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let (region, _, creds) = bedrock_of(&cfg, "aws");
+        assert_eq!(region, "us-west-2");
+        assert_eq!(creds[2].as_deref(), Some("env-token"));
+        // AWS_REGION wins over AWS_DEFAULT_REGION, and the file over both.
+        let cfg = load_with(
+            text,
+            &[
+                ("AWS_REGION", "ap-south-1"),
+                ("AWS_DEFAULT_REGION", "us-west-2"),
+                ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+            ],
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(bedrock_of(&cfg, "aws").0, "ap-south-1");
+        assert_eq!(bedrock_of(&cfg, "aws").2[2], None);
+    }
+
+    #[test]
+    fn bedrock_problems_have_paths_and_never_echo_secrets() {
+        let problems = load_with(
+            r#"
+providers:
+  none: { type: bedrock }
+  half: { type: bedrock, region: us-east-1, access_key_id: a }
+  other-half: { type: bedrock, region: us-east-1, secret_access_key: b }
+  token-only: { type: bedrock, region: us-east-1, session_token: t }
+  bad: { type: bedrock, region: "US East", base_url: "ftp://x", access_key_id: "a b", secret_access_key: "s3cr3t value", api_key: k, latency: 1s }
+  oai: { type: openai, api_key: k, region: us-east-1 }
+  fake: { type: mock, access_key_id: a }
+"#,
+            &[],
+        )
+        .err()
+        .unwrap_or_default();
+        let mut got = paths(&problems);
+        got.sort_unstable();
+        let mut want = vec![
+            "providers.none.region",
+            "providers.none.access_key_id",
+            "providers.half.secret_access_key",
+            "providers.other-half.access_key_id",
+            "providers.token-only.session_token",
+            "providers.token-only.access_key_id",
+            "providers.bad.region",
+            "providers.bad.access_key_id",
+            "providers.bad.secret_access_key",
+            "providers.bad.api_key",
+            "providers.bad.latency",
+            "providers.oai.region",
+            "providers.fake.access_key_id",
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want, "{problems:#?}");
+        let text = format!("{problems:?}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+        // With a valid region the base URL is checked too.
+        let problems = load_with(
+            "providers:\n  p: { type: bedrock, region: us-east-1, base_url: 'ftp://x', access_key_id: a, secret_access_key: b }\n",
+            &[],
+        )
+        .err()
+        .unwrap_or_default();
+        assert_eq!(paths(&problems), ["providers.p.base_url"]);
     }
 
     #[test]

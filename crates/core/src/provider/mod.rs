@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
 pub mod client;
 pub mod cohere;
 pub mod mock;
@@ -281,7 +282,10 @@ impl ProviderError {
         let text = message.as_deref().unwrap_or("").to_ascii_lowercase();
         let has = |needles: &[&str]| needles.iter().any(|n| code.contains(n));
         let says = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-        let client_error = status.is_client_error() || status == StatusCode::BAD_GATEWAY;
+        // A 429 is never the request's own fault, whatever its message says (Bedrock throttles
+        // with "Too many tokens, please wait before trying again.").
+        let client_error = (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS)
+            || status == StatusCode::BAD_GATEWAY;
         if has(&[
             "context_length",
             "context_window",
@@ -294,6 +298,7 @@ impl ProviderError {
                 "prompt is too long",
                 "input is too long",
                 "too many tokens",
+                "too many input tokens",
                 "maximum number of tokens",
                 "exceeds the maximum",
                 "input token count",
@@ -324,6 +329,7 @@ impl ProviderError {
             "throttl",
             "resource_exhausted",
             "too_many_requests",
+            "quotaexceeded",
         ]) {
             return Self::RateLimited { message };
         }
@@ -414,6 +420,16 @@ mod tests {
         assert!(matches!(e, ProviderError::RateLimited { .. }));
         let e = c(400, Some("ThrottlingException"), "slow down");
         assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(
+            429,
+            Some("ThrottlingException"),
+            "Too many tokens, please wait before trying again.",
+        );
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(400, Some("ServiceQuotaExceededException"), "quota");
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        let e = c(400, Some("ValidationException"), "Too many input tokens.");
+        assert!(matches!(e, ProviderError::ContextLength { .. }));
         // A server error that mentions tokens is still a server error.
         let e = c(500, None, "too many tokens in flight");
         assert!(matches!(e, ProviderError::Server { .. }));

@@ -11,6 +11,7 @@
 pub mod anthropic;
 pub mod anthropic_inbound;
 pub mod anthropic_stream;
+pub mod bedrock;
 pub mod cohere;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant
@@ -29,8 +30,11 @@ pub enum TranslateError {
     /// A user content part type the target provider has no equivalent for.
     #[error("content part type `{kind}` is not supported by this provider")]
     UnsupportedContentPart { kind: String },
-    /// An `image_url` that is neither a base64 data URL nor an http(s) URL.
-    #[error("image_url must be a base64 data URL or an http(s) URL")]
+    /// An `image_url` that is neither a base64 data URL nor an http(s) URL, or an http(s) URL
+    /// for a provider that takes inline images only (Bedrock).
+    #[error(
+        "image_url must be a base64 data URL, or an http(s) URL where the provider fetches images"
+    )]
     InvalidImageUrl,
     /// An assistant tool call whose `arguments` is not a JSON object.
     #[error("tool call `{id}` has arguments that are not a JSON object")]

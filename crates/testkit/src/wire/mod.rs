@@ -6,6 +6,7 @@
 //! provider and compare what the client got with what was canned.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod cohere;
 pub mod openai;
 
