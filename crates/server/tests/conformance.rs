@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use portcullis_testkit::wire::anthropic::AnthropicWire;
+use portcullis_testkit::wire::bedrock::BedrockWire;
+use portcullis_testkit::wire::cohere::CohereWire;
 use portcullis_testkit::wire::openai::OpenAiWire;
 use portcullis_testkit::wire::{
     Canned, CannedCall, CannedError, CannedUsage, Finish, ProviderWire, Seen, SeenPart,
@@ -50,6 +53,8 @@ struct Pair {
     carries_ids: bool,
     /// Whether the provider reports cached prompt tokens.
     reports_cached: bool,
+    /// Cases that do not apply to this provider: (case label, why).
+    not_applicable: &'static [(&'static str, &'static str)],
 }
 
 /// A turn of a case's conversation, in neutral form.
@@ -929,7 +934,7 @@ impl Harness {
             writeln!(providers, "  p{i}: {}", wire.provider_yaml(&base)).unwrap();
             writeln!(
                 models,
-                "  conf-{i}: {{ deployments: [{{ provider: p{i}, model: conf-upstream-model }}] }}"
+                "  conf-{i}: {{ deployments: [{{ provider: p{i}, model: conf-target-model }}] }}"
             )
             .unwrap();
             mocks.push((mock, script));
@@ -1021,7 +1026,8 @@ impl Harness {
 /// a `stream` field, a streaming path, or the accept header).
 fn asks_for_stream(r: &Recorded) -> bool {
     r.body["stream"] == true
-        || r.path.contains("stream")
+        || r.path.ends_with("/converse-stream")
+        || r.path.ends_with(":streamGenerateContent")
         || r.query.contains("alt=sse")
         || r.headers
             .get("accept")
@@ -1071,6 +1077,16 @@ fn render(
         if let Some((_, why)) = case.not_for {
             notes.push(format!("- n/a in “{}”: {why}", case.label));
         }
+        for pair in pairs {
+            for (label, why) in pair.not_applicable {
+                if *label == case.label {
+                    notes.push(format!(
+                        "- n/a in “{}” for {}: {why}",
+                        case.label, pair.title
+                    ));
+                }
+            }
+        }
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -1087,14 +1103,38 @@ fn render(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance_matrix() {
-    let wires: Vec<Arc<dyn ProviderWire>> = vec![Arc::new(OpenAiWire)];
-    let pairs = vec![Pair {
-        title: "Anthropic → OpenAI-compatible",
-        inbound: Inbound::Anthropic,
-        provider: 0,
+    // The providers, one mock each; pairs refer to them by index.
+    let wires: Vec<Arc<dyn ProviderWire>> = vec![
+        Arc::new(OpenAiWire),
+        Arc::new(AnthropicWire::default()),
+        Arc::new(BedrockWire::default()),
+        Arc::new(CohereWire),
+    ];
+    let pair = |title, inbound, provider, not_applicable| Pair {
+        title,
+        inbound,
+        provider,
         carries_ids: true,
         reports_cached: true,
-    }];
+        not_applicable,
+    };
+    const ANTHROPIC_REFUSAL: &[(&str, &str)] = &[(
+        "upstream error: content filtered",
+        "Anthropic reports a refusal as a successful answer with `stop_reason: refusal`, never \
+         as an error: that is the row “stop reason: content_filter”.",
+    )];
+    const COHERE_BLOCKED: &[(&str, &str)] = &[(
+        "stop reason: content_filter",
+        "Cohere has no content-filter finish reason: it answers blocked output with an error \
+         (HTTP 498), which is the row “upstream error: content filtered”.",
+    )];
+    let pairs = vec![
+        pair("OpenAI → Anthropic", Inbound::OpenAi, 1, ANTHROPIC_REFUSAL),
+        pair("OpenAI → Bedrock", Inbound::OpenAi, 2, &[]),
+        pair("OpenAI → Cohere", Inbound::OpenAi, 3, COHERE_BLOCKED),
+        pair("Anthropic → OpenAI-compatible", Inbound::Anthropic, 0, &[]),
+        pair("Anthropic → Bedrock", Inbound::Anthropic, 2, &[]),
+    ];
     let harness = Harness::start(wires).await;
     let cases = cases();
     let mut cells = BTreeMap::new();
@@ -1105,6 +1145,7 @@ async fn conformance_matrix() {
                 if case
                     .not_for
                     .is_some_and(|(inbound, _)| inbound == pair.inbound)
+                    || pair.not_applicable.iter().any(|(l, _)| *l == case.label)
                 {
                     cells.insert((ci, pi, stream), "n/a");
                     continue;
