@@ -692,6 +692,7 @@ async fn untranslatable_requests_are_refused_before_any_call() {
     )
     .await;
     assert_eq!(status, 400, "{out}");
+    assert_eq!(out["error"]["code"], "untranslatable_request", "{out}");
     assert!(
         out["error"]["message"]
             .as_str()

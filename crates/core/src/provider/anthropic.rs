@@ -33,8 +33,8 @@ use crate::config::AnthropicConfig;
 use crate::json_scan;
 use crate::pipeline::ApiRequest;
 use crate::sse::SseEvent;
+use crate::translate;
 use crate::translate::anthropic_stream::{self, ChatStream, Chunk};
-use crate::translate::{self, TranslateError};
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
@@ -115,7 +115,7 @@ impl AnthropicProvider {
     ) -> Result<ProviderResponse, ProviderError> {
         let mut translated =
             translate::anthropic::chat_request(request, &request.model, self.default_max_tokens)
-                .map_err(untranslatable)?;
+                .map_err(ProviderError::from)?;
         translated.stream = stream.then_some(true);
         let body = serde_json::to_vec(&translated)
             .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
@@ -208,14 +208,6 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// A request that has no Anthropic form is the client's: a 400 naming the field, never a value.
-fn untranslatable(e: TranslateError) -> ProviderError {
-    ProviderError::BadRequest {
-        status: 400,
-        message: Some(e.to_string()),
-    }
 }
 
 /// Classifies an error answer by its Anthropic error `type` and message.

@@ -27,7 +27,6 @@ use super::{Operation, Provider, ProviderError, ProviderResponse, upstream};
 use crate::config::BedrockConfig;
 use crate::pipeline::ApiRequest;
 use crate::request_id;
-use crate::translate::TranslateError;
 use crate::translate::bedrock::embeddings::{self, Family};
 use crate::translate::bedrock::{self as translate, ConverseResponse, StreamTranslator};
 
@@ -99,7 +98,7 @@ impl Bedrock {
         stream: bool,
     ) -> Result<ProviderResponse, ProviderError> {
         let model = req.model.as_str();
-        let body = encode(&translate::converse_request(req, model).map_err(rejected)?)?;
+        let body = encode(&translate::converse_request(req, model).map_err(ProviderError::from)?)?;
         let action = if stream {
             "converse-stream"
         } else {
@@ -136,13 +135,13 @@ impl Bedrock {
         let family = Family::of(model).ok_or(ProviderError::Unsupported(
             "embeddings with this Bedrock model (Titan and Cohere embedding models only)",
         ))?;
-        let texts = embeddings::inputs(req).map_err(rejected)?;
-        let base64 = embeddings::wants_base64(req).map_err(rejected)?;
+        let texts = embeddings::inputs(req).map_err(ProviderError::from)?;
+        let base64 = embeddings::wants_base64(req).map_err(ProviderError::from)?;
         let (vectors, tokens) = match family {
             Family::Titan => {
                 let calls: Vec<_> = texts
                     .iter()
-                    .map(|text| embeddings::titan_request(text, req).map_err(rejected))
+                    .map(|text| embeddings::titan_request(text, req).map_err(ProviderError::from))
                     .collect::<Result<_, _>>()?;
                 let answers: Vec<(Vec<f64>, u64)> = stream::iter(calls)
                     .map(|body| async move {
@@ -159,7 +158,8 @@ impl Bedrock {
                 let mut vectors = Vec::with_capacity(texts.len());
                 let mut tokens = 0u64;
                 for batch in texts.chunks(embeddings::COHERE_MAX_TEXTS) {
-                    let body = embeddings::cohere_request(batch, req).map_err(rejected)?;
+                    let body =
+                        embeddings::cohere_request(batch, req).map_err(ProviderError::from)?;
                     let (bytes, counted) = self.invoke(model, &body).await?;
                     let got = embeddings::cohere_response(&bytes)?;
                     if got.len() != batch.len() {
@@ -220,15 +220,6 @@ impl Provider for Bedrock {
             (Operation::Embedding, ApiRequest::Embedding(req)) => self.embed(req).await,
             _ => Err(ProviderError::Unsupported(op.endpoint())),
         }
-    }
-}
-
-/// A request the translation refused: the client's fault, answered with 400 and the reason
-/// (which names fields, never values).
-fn rejected(e: TranslateError) -> ProviderError {
-    ProviderError::BadRequest {
-        status: 400,
-        message: Some(e.to_string()),
     }
 }
 

@@ -29,7 +29,6 @@ use super::{
 use crate::config::CohereConfig;
 use crate::pipeline::ApiRequest;
 use crate::sse::SseEvent;
-use crate::translate::TranslateError;
 use crate::translate::cohere::{self as translate, stream::ChatStream};
 
 pub struct Cohere {
@@ -91,7 +90,7 @@ impl Cohere {
         req: &ChatCompletionRequest,
         stream: bool,
     ) -> Result<ProviderResponse, ProviderError> {
-        let body = translate::chat_request(req, &req.model, stream).map_err(refused)?;
+        let body = translate::chat_request(req, &req.model, stream).map_err(ProviderError::from)?;
         let body = encode(&body)?;
         let response = self.post(&self.chat_url, body, stream).await?;
         let created = unix_now();
@@ -113,7 +112,7 @@ impl Cohere {
     }
 
     async fn embed(&self, req: &EmbeddingRequest) -> Result<ProviderResponse, ProviderError> {
-        let body = translate::embed_request(req, &req.model).map_err(refused)?;
+        let body = translate::embed_request(req, &req.model).map_err(ProviderError::from)?;
         let base64 = body.base64;
         let response = self.post(&self.embed_url, encode(&body)?, false).await?;
         let bytes = upstream::read_body(response).await?;
@@ -149,15 +148,6 @@ impl Provider for Cohere {
             (Operation::Embedding, ApiRequest::Embedding(req)) => self.embed(req).await,
             _ => Err(ProviderError::Unsupported(op.endpoint())),
         }
-    }
-}
-
-/// A request the translation cannot express is the client's: 400 with the (content-free)
-/// reason.
-fn refused(e: TranslateError) -> ProviderError {
-    ProviderError::BadRequest {
-        status: 400,
-        message: Some(e.to_string()),
     }
 }
 
