@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::auth::KeyTable;
 use crate::config::{Config, ProviderConfig, Timeouts};
 use crate::provider::client::HttpClient;
+use crate::provider::gemini::Gemini;
 use crate::provider::mock::MockProvider;
 use crate::provider::openai_compat::OpenAiCompatible;
 use crate::provider::{Operation, Provider};
@@ -73,6 +74,8 @@ impl Runtime {
                         Arc::new(OpenAiCompatible::new("openai_compatible", c, http.clone()))
                     }
                     ProviderConfig::Mock(c) => Arc::new(MockProvider::new(c.clone())),
+                    ProviderConfig::Gemini(c) => Arc::new(Gemini::ai_studio(c, http.clone())),
+                    ProviderConfig::Vertex(c) => Arc::new(Gemini::vertex(c, http.clone())),
                 };
                 (name.as_str(), provider)
             })

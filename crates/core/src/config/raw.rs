@@ -87,6 +87,10 @@ pub struct RawProvider {
     pub completion_tokens: Option<u32>,
     pub chunk_tokens: Option<u32>,
     pub embedding_dimensions: Option<u32>,
+    // gemini and vertex (besides base_url, api_key for gemini, project for vertex, headers)
+    pub location: Option<String>,
+    pub credentials: Option<String>,
+    pub credentials_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

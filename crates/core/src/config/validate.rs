@@ -18,6 +18,8 @@ use super::{
 };
 use crate::provider::presets;
 
+mod google;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
@@ -206,13 +208,14 @@ impl Validator {
         let Some(kind) = kind.as_deref() else {
             self.problem(
                 format!("{path}.type"),
-                "missing: one of openai, openai_compatible, mock",
+                "missing: one of openai, openai_compatible, mock, gemini, vertex",
             );
             return None;
         };
         match kind {
             "openai" | "openai_compatible" => {
                 self.reject_fields(path, kind, &mock_fields(&raw));
+                self.reject_fields(path, kind, &google::google_fields(&raw));
                 let http = self.http_provider(path, kind, raw)?;
                 Some(if kind == "openai" {
                     ProviderConfig::OpenAi(http)
@@ -222,6 +225,7 @@ impl Validator {
             }
             "mock" => {
                 self.reject_fields(path, kind, &http_fields(&raw));
+                self.reject_fields(path, kind, &google::google_fields(&raw));
                 let d = MockConfig::default();
                 let mock = MockConfig {
                     latency: self
@@ -246,10 +250,14 @@ impl Validator {
                 }
                 Some(ProviderConfig::Mock(mock))
             }
+            "gemini" => self.gemini(path, raw),
+            "vertex" => self.vertex(path, raw),
             other => {
                 self.problem(
                     format!("{path}.type"),
-                    format!("'{other}' is not one of: openai, openai_compatible, mock"),
+                    format!(
+                        "'{other}' is not one of: openai, openai_compatible, mock, gemini, vertex"
+                    ),
                 );
                 None
             }

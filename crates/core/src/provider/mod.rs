@@ -6,6 +6,7 @@
 //! those.
 
 pub mod client;
+pub mod gemini;
 pub mod mock;
 pub mod openai_compat;
 pub mod presets;
