@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue};
 use hyper::body::Incoming;
 use secrecy::ExposeSecret;
@@ -160,9 +160,21 @@ impl Gemini {
         let created = unix_now();
         if stream {
             let translator = StreamTranslator::new(&id, &request.model, created);
-            let events = upstream::sse_events(response.into_body());
+            if !is_json(&response) {
+                let events = upstream::sse_events(response.into_body());
+                return Ok(ProviderResponse::Stream(translate_events(
+                    events, translator,
+                )));
+            }
+            // Not SSE after all (a proxy, or an answer Google sent as plain JSON): the body is one
+            // response, or the JSON array `streamGenerateContent` returns without `alt=sse`.
+            let body = upstream::read_body(response.into_body()).await?;
+            let events = json_events(&body)
+                .into_iter()
+                .map(|data| Ok(SseEvent { event: None, data }));
             return Ok(ProviderResponse::Stream(translate_events(
-                events, translator,
+                stream::iter(events),
+                translator,
             )));
         }
         let body = upstream::read_body(response.into_body()).await?;
@@ -221,6 +233,25 @@ impl Provider for Gemini {
             }
             _ => Err(ProviderError::Unsupported(op.endpoint())),
         }
+    }
+}
+
+fn is_json(response: &hyper::Response<Incoming>) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("application/json"))
+}
+
+/// The responses of a JSON stream body: the elements of an array, else the body itself.
+fn json_events(body: &Bytes) -> Vec<Bytes> {
+    match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(body) {
+        Ok(items) => items
+            .into_iter()
+            .map(|item| Bytes::copy_from_slice(item.get().as_bytes()))
+            .collect(),
+        Err(_) => vec![body.clone()],
     }
 }
 
@@ -342,6 +373,14 @@ mod tests {
             vertex_base_url("global"),
             "https://aiplatform.googleapis.com"
         );
+    }
+
+    #[test]
+    fn json_stream_bodies_are_split_into_responses() {
+        let events = json_events(&Bytes::from_static(br#"[{"a":1}, {"b":[2]}]"#));
+        assert_eq!(events, [&br#"{"a":1}"#[..], &br#"{"b":[2]}"#[..]]);
+        let one = Bytes::from_static(br#"{"promptFeedback":{}}"#);
+        assert_eq!(json_events(&one), std::slice::from_ref(&one));
     }
 
     #[test]

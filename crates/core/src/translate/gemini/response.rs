@@ -179,7 +179,10 @@ pub(super) fn usage_json(usage: &Usage) -> Value {
 
 /// Classifies a Google error body (`{"error": {"code", "message", "status"}}`, or a one-element
 /// array of it). `status` is the HTTP status it came with; an in-stream error (sent with 200)
-/// is classified by its own `code`, or as a 502 without one.
+/// is classified by its own `code`, or as a 502 without one. A rejected API key (AI Studio
+/// answers HTTP 400 `INVALID_ARGUMENT` with an `ErrorInfo` reason `API_KEY_INVALID`, or another
+/// `API_KEY_*` reason) and `UNAUTHENTICATED` are the gateway's credentials failing, not the
+/// client's request: [`ProviderError::Unauthorized`], whose message is not relayed.
 pub fn error_from_body(status: StatusCode, body: &[u8]) -> ProviderError {
     let parsed = match serde_json::from_slice::<wire::ErrorEnvelope>(body) {
         Ok(wire::ErrorEnvelope::One { error }) => Some(error),
@@ -191,6 +194,19 @@ pub fn error_from_body(status: StatusCode, body: &[u8]) -> ProviderError {
     let Some(error) = parsed else {
         return ProviderError::from_status(status, None);
     };
+    let key_rejected = error.details.iter().any(|d| {
+        d.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("API_KEY_"))
+    });
+    if key_rejected || error.status.as_deref() == Some("UNAUTHENTICATED") {
+        let code = if status.is_success() {
+            401
+        } else {
+            status.as_u16()
+        };
+        return ProviderError::Unauthorized { status: code };
+    }
     let status = if status.is_success() {
         error
             .code

@@ -704,6 +704,21 @@ fn google_errors_are_classified() {
         c(200, r#"{"error":{"message":"boom"}}"#),
         ProviderError::Server { status: 502, .. }
     ));
+    let bad_key = c(
+        400,
+        r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT",
+            "details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#,
+    );
+    assert_eq!(bad_key, ProviderError::Unauthorized { status: 400 });
+    assert_eq!(bad_key.client_status(), StatusCode::BAD_GATEWAY);
+    assert!(bad_key.is_retryable());
+    assert_eq!(
+        c(
+            401,
+            r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#
+        ),
+        ProviderError::Unauthorized { status: 401 }
+    );
     let long = "x".repeat(2000);
     let e = c(
         400,

@@ -84,4 +84,12 @@ pub(super) struct ErrorStatus {
     pub code: Option<u16>,
     pub message: Option<String>,
     pub status: Option<String>,
+    /// `google.rpc` details; `ErrorInfo` ones carry a `reason` such as `API_KEY_INVALID`.
+    pub details: Vec<ErrorDetail>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct ErrorDetail {
+    pub reason: Option<String>,
 }
