@@ -132,8 +132,8 @@ pub(super) fn call_id(call: &wire::FunctionCall, index: usize) -> String {
 /// A call's `args` as OpenAI's JSON text (`{}` when absent).
 pub(super) fn arguments(call: &wire::FunctionCall) -> String {
     match &call.args {
-        None | Some(Value::Null) => "{}".to_owned(),
-        Some(args) => args.to_string(),
+        None => "{}".to_owned(),
+        Some(args) => serde_json::to_string(args).unwrap_or_else(|_| "{}".to_owned()),
     }
 }
 

@@ -22,7 +22,8 @@ use crate::provider::ProviderError;
 ///   `extra_content.google.thought_signature` when the part has a signature), then
 ///   `{index, function: {arguments}}` with the complete arguments. Ids and indexes count the
 ///   calls of the stream, as in [`chat_response`](super::chat_response).
-/// - The event with `finishReason` yields the chunk with `finish_reason` after its parts.
+/// - The first event with a `finishReason` yields the chunk with `finish_reason` after its
+///   parts (a repeated finish reason yields nothing).
 /// - Gemini repeats `usageMetadata` on events, complete on the last; the latest one read is
 ///   reported by [`finish`](Self::finish) as the usage chunk (`choices: []`), always.
 /// - A `{"error": ...}` event is a classified error; an event that is not JSON is an invalid
@@ -116,7 +117,9 @@ impl StreamTranslator {
                 out.push(self.chunk(Value::Object(delta), None));
             }
         }
-        if let Some(reason) = candidate.finish_reason.as_deref() {
+        if let Some(reason) = candidate.finish_reason.as_deref()
+            && !self.finished
+        {
             self.finished = true;
             let finish = finish_reason(Some(reason), self.calls > 0);
             out.push(self.chunk(json!({}), Some(finish)));

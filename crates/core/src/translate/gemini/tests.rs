@@ -520,6 +520,18 @@ fn blocked_prompts_and_malformed_bodies_are_errors() {
         respond(json!({"candidates": "x"})),
         Err(ProviderError::InvalidResponse(_))
     ));
+    let (out, _) = respond(json!({"candidates": [{"content": {"parts": [
+        {"functionCall": {"name": "f", "args": null}}]}, "finishReason": "STOP"}]}))
+    .unwrap();
+    assert_eq!(
+        out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{}"
+    );
+    assert!(matches!(
+        respond(json!({"candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "f", "args": [1]}}]}}]})),
+        Err(ProviderError::InvalidResponse(_))
+    ));
 }
 
 fn stream(events: &[Value]) -> Result<Vec<Value>, ProviderError> {
@@ -632,6 +644,24 @@ fn stream_failures() {
         "{cut:?}"
     );
     assert!(matches!(stream(&[]), Err(ProviderError::StreamBroken(_))));
+}
+
+#[test]
+fn a_repeated_finish_reason_yields_one_finish_chunk() {
+    let chunks = stream(&[
+        json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]}),
+        json!({"candidates": [{"finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 1}}),
+    ])
+    .unwrap();
+    assert_eq!(finish_count(&chunks), 1);
+    assert_eq!(chunks.last().unwrap()["usage"]["prompt_tokens"], 1);
+}
+
+fn finish_count(chunks: &[Value]) -> usize {
+    chunks
+        .iter()
+        .filter(|c| c["choices"][0]["finish_reason"].is_string())
+        .count()
 }
 
 #[test]

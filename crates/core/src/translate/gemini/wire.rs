@@ -3,7 +3,7 @@
 //! field is optional so that partial stream events read as well as whole responses.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A `GenerateContentResponse`: a whole answer, or one event of a stream.
 #[derive(Default, Deserialize)]
@@ -44,8 +44,8 @@ pub(super) struct Part {
 pub(super) struct FunctionCall {
     pub id: Option<String>,
     pub name: String,
-    /// A JSON object; absent for a call without arguments.
-    pub args: Option<Value>,
+    /// Absent for a call without arguments; anything but an object makes the response invalid.
+    pub args: Option<Map<String, Value>>,
 }
 
 #[derive(Default, Deserialize)]
