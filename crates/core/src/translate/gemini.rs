@@ -33,7 +33,8 @@
 //! - Thought signatures (Gemini 3 rejects a function call in history without the signature it
 //!   came with): an assistant tool call's `extra_content.google.thought_signature` (the field
 //!   Google's own OpenAI-compatible endpoint uses, and which this module writes on responses) is
-//!   sent back as the part's `thoughtSignature`. `reasoning_content` in history is dropped.
+//!   sent back as the part's `thoughtSignature`. A client that drops the field loses it: no
+//!   placeholder signature is invented. `reasoning_content` in history is dropped.
 //! - `tools` are one `{functionDeclarations: [...]}` tool; each function's `parameters` go as
 //!   `parametersJsonSchema` (full JSON Schema, as OpenAI clients write it) rather than
 //!   `parameters` (an OpenAPI subset that rejects common JSON Schema keywords). `strict` is
@@ -60,20 +61,28 @@
 //!   when Gemini gives one, else `call_<n>` (`n` counting the calls of the response from 0: the
 //!   same answer always gets the same ids, and ids repeat across turns, which is why tool results
 //!   are matched to the latest earlier call). A call's `thoughtSignature` is returned as the tool
-//!   call's `extra_content.google.thought_signature`.
+//!   call's `extra_content.google.thought_signature`. `args` that are not a JSON object make the
+//!   response invalid.
 //! - `finishReason`: `MAX_TOKENS` is `length`; `SAFETY`, `RECITATION`, `BLOCKLIST`,
 //!   `PROHIBITED_CONTENT`, `SPII`, `MODEL_ARMOR` and the `IMAGE_*` filters are `content_filter`;
 //!   anything else is `tool_calls` when the answer has function calls, else `stop`.
 //! - A prompt blocked before generation (`promptFeedback.blockReason` and no candidates) is a
-//!   [`ContentFiltered`](crate::provider::ProviderError::ContentFiltered) error (HTTP 400 `content_filter` to the client, as OpenAI
-//!   services report filtered prompts), not an empty answer. No candidates and no block reason is
-//!   an invalid response.
+//!   [`ContentFiltered`](crate::provider::ProviderError::ContentFiltered) error (HTTP 400
+//!   `content_filter` to the client, as OpenAI services report filtered prompts), not an empty
+//!   answer. No candidates and no block reason is an invalid response.
 //! - Usage: `prompt_tokens` = `promptTokenCount` + `toolUsePromptTokenCount`; `completion_tokens`
 //!   = `candidatesTokenCount` + `thoughtsTokenCount` (Gemini counts thoughts apart; OpenAI counts
 //!   reasoning inside completion tokens); `reasoning_tokens` = `thoughtsTokenCount`;
 //!   `cached_tokens` = `cachedContentTokenCount` (already part of `promptTokenCount`).
 //! - `id` is `chatcmpl-<responseId>` (the caller's fallback id when Gemini sends none); `model`
 //!   is `modelVersion`, else the requested model.
+//!
+//! Errors ([`error_from_body`]): Google's `{"error": {"code", "message", "status"}}` (also as a
+//! one-element array, as Vertex AI sometimes sends it) is classified by HTTP status, `status`
+//! (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...) and message with
+//! [`ProviderError::classify`](crate::provider::ProviderError::classify). A rejected API key
+//! (HTTP 400 with an `API_KEY_*` reason) and `UNAUTHENTICATED` count as the gateway's credentials
+//! failing. An error event inside a stream is classified by its own `code`.
 //!
 //! Stream choices: see [`StreamTranslator`].
 

@@ -58,11 +58,16 @@ impl Validator {
         self.reject_fields(path, kind, &others);
         let base_url = self.google_base_url(path, raw.base_url.as_deref(), AI_STUDIO_BASE_URL);
         let api_key = raw.api_key.filter(|k| !k.is_empty());
-        if api_key.is_none() {
-            self.problem(
+        match &api_key {
+            None => self.problem(
                 format!("{path}.api_key"),
                 "missing: a Gemini API key (write it as ${ENV_VAR})",
-            );
+            ),
+            Some(key) if HeaderValue::try_from(key.as_str()).is_err() => self.problem(
+                format!("{path}.api_key"),
+                "holds characters an HTTP header cannot carry",
+            ),
+            Some(_) => {}
         }
         let headers = self.google_headers(path, raw.headers);
         Some(ProviderConfig::Gemini(GeminiConfig {
@@ -299,6 +304,7 @@ providers:
             r#"
 providers:
   g1: { type: gemini }
+  g4: { type: gemini, api_key: "a\nb" }
   g2: { type: gemini, api_key: k, project: p, location: l, preset: groq, latency: 1s, base_url: "ftp://x" }
   g3: { type: gemini, api_key: k, headers: { x-goog-api-key: a, Authorization: b } }
   v1: { type: vertex }
@@ -322,6 +328,7 @@ providers:
                 "providers.g2.project",
                 "providers.g3.headers.Authorization",
                 "providers.g3.headers.x-goog-api-key",
+                "providers.g4.api_key",
                 "providers.m.credentials",
                 "providers.o.credentials_file",
                 "providers.o.location",
