@@ -11,6 +11,7 @@ use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::bedrock::Bedrock;
 use crate::provider::client::HttpClient;
 use crate::provider::cohere::Cohere;
+use crate::provider::gemini::Gemini;
 use crate::provider::mock::MockProvider;
 use crate::provider::openai_compat::OpenAiCompatible;
 use crate::provider::{Operation, Provider};
@@ -84,6 +85,8 @@ impl Runtime {
                         Arc::new(crate::provider::azure::adapter(c, http.clone()))
                     }
                     ProviderConfig::Bedrock(c) => Arc::new(Bedrock::new(c, http.clone())),
+                    ProviderConfig::Gemini(c) => Arc::new(Gemini::ai_studio(c, http.clone())),
+                    ProviderConfig::Vertex(c) => Arc::new(Gemini::vertex(c, http.clone())),
                 };
                 (name.as_str(), provider)
             })

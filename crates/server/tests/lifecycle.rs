@@ -107,7 +107,15 @@ fn check_config_reports_every_problem_with_its_path() {
 struct AnyVar;
 
 impl VarSource for AnyVar {
-    fn var(&self, _name: &str) -> Option<String> {
+    fn var(&self, name: &str) -> Option<String> {
+        if name.ends_with("_CREDENTIALS") {
+            // Service account keys are JSON the config loader checks: a test-only key file.
+            return Some(
+                portcullis_testkit::wire::gemini::GeminiWire::credentials_json(
+                    "https://oauth2.googleapis.com",
+                ),
+            );
+        }
         Some("example-secret-0123456789".into())
     }
 }

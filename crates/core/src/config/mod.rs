@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -132,6 +133,8 @@ pub enum ProviderConfig {
     Cohere(CohereConfig),
     Azure(AzureConfig),
     Bedrock(BedrockConfig),
+    Gemini(GeminiConfig),
+    Vertex(VertexConfig),
 }
 
 /// An OpenAI-compatible HTTP upstream.
@@ -143,6 +146,15 @@ pub struct HttpProviderConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether streamed requests ask for `stream_options.include_usage`.
     pub include_usage: bool,
+}
+
+/// Google's Gemini API (AI Studio), with an API key.
+#[derive(Debug)]
+pub struct GeminiConfig {
+    /// Without a trailing slash; default `https://generativelanguage.googleapis.com`.
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Cohere's native v2 API.
@@ -218,6 +230,17 @@ pub struct AwsCredentials {
     pub access_key_id: SecretString,
     pub secret_access_key: SecretString,
     pub session_token: Option<SecretString>,
+}
+
+/// Gemini on Google Cloud Vertex AI, with a service account.
+#[derive(Debug)]
+pub struct VertexConfig {
+    /// Without a trailing slash; default from the location.
+    pub base_url: String,
+    pub project: String,
+    pub location: String,
+    pub credentials: Arc<crate::provider::gemini::vertex_auth::ServiceAccount>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// The built-in offline provider.

@@ -101,6 +101,10 @@ pub struct RawProvider {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+    // gemini and vertex (besides base_url, api_key for gemini, project for vertex, headers)
+    pub location: Option<String>,
+    pub credentials: Option<String>,
+    pub credentials_file: Option<String>,
 }
 
 /// Microsoft Entra ID client credentials of an `azure` provider.

@@ -19,9 +19,12 @@ use super::{
 };
 use crate::provider::presets;
 
+mod google;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-const PROVIDER_TYPES: &str = "openai, openai_compatible, anthropic, mock, cohere, azure, bedrock";
+const PROVIDER_TYPES: &str =
+    "openai, openai_compatible, anthropic, mock, cohere, azure, bedrock, gemini, vertex";
 const COHERE_BASE_URL: &str = "https://api.cohere.com";
 /// The latest generally available dated version of Azure OpenAI's data-plane inference API.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
@@ -231,6 +234,7 @@ impl Validator<'_> {
                         azure_fields(&raw),
                         anthropic_fields(&raw),
                         bedrock_fields(&raw),
+                        google::google_fields(&raw),
                     ]
                     .concat(),
                 );
@@ -256,6 +260,7 @@ impl Validator<'_> {
                         azure_fields(&raw),
                         anthropic_fields(&raw),
                         bedrock_fields(&raw),
+                        google::google_fields(&raw),
                     ]
                     .concat(),
                 );
@@ -305,6 +310,8 @@ impl Validator<'_> {
                 self.reject_fields(path, kind, &foreign.collect::<Vec<_>>());
                 self.bedrock(path, raw).map(ProviderConfig::Bedrock)
             }
+            "gemini" => self.gemini(path, raw),
+            "vertex" => self.vertex(path, raw),
             other => {
                 self.problem(
                     format!("{path}.type"),

@@ -10,6 +10,7 @@ pub mod azure;
 pub mod bedrock;
 pub mod client;
 pub mod cohere;
+pub mod gemini;
 pub mod mock;
 pub mod openai_compat;
 pub mod presets;

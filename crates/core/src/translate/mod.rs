@@ -13,6 +13,7 @@ pub mod anthropic_inbound;
 pub mod anthropic_stream;
 pub mod bedrock;
 pub mod cohere;
+pub mod gemini;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant
 /// carries only structural names (fields, part types, ids), never content.
@@ -39,4 +40,8 @@ pub enum TranslateError {
     /// An assistant tool call whose `arguments` is not a JSON object.
     #[error("tool call `{id}` has arguments that are not a JSON object")]
     InvalidToolArguments { id: String },
+    /// A tool message whose `tool_call_id` names no earlier assistant tool call (providers that
+    /// identify a result by the function's name need the call).
+    #[error("tool message refers to tool call `{id}`, which no earlier assistant message made")]
+    UnknownToolCall { id: String },
 }

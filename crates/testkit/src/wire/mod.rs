@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+pub mod gemini;
 pub mod openai;
 
 use serde_json::Value;
@@ -121,6 +122,14 @@ pub trait ProviderWire: Send + Sync {
     /// The YAML of one entry under `providers:` for an upstream at `base_url`
     /// (`http://127.0.0.1:PORT`, no trailing slash), as a flow mapping: `{ type: ..., ... }`.
     fn provider_yaml(&self, base_url: &str) -> String;
+
+    /// The answer to a request that is not one of the provider's API calls but that the
+    /// provider config makes the gateway send to the mock too (Vertex AI's OAuth token
+    /// endpoint); `None` for API calls. A mock's handler asks this first.
+    fn auxiliary_reply(&self, request: &Recorded) -> Option<Reply> {
+        let _ = request;
+        None
+    }
 
     /// The answer `canned` in the provider's wire format, whole or streamed.
     fn reply(&self, canned: &Canned, stream: bool) -> Reply;
