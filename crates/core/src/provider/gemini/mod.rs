@@ -32,7 +32,6 @@ use super::{
 use crate::config::{GeminiConfig, VertexConfig};
 use crate::pipeline::ApiRequest;
 use crate::sse::SseEvent;
-use crate::translate::TranslateError;
 use crate::translate::gemini::{self, Flavor, ResponseMeta, StreamTranslator, embed};
 
 /// The Gemini API's default base URL.
@@ -148,7 +147,7 @@ impl Gemini {
         request: &portcullis_types::openai::ChatCompletionRequest,
         stream: bool,
     ) -> Result<ProviderResponse, ProviderError> {
-        let body = gemini::chat_request(request, self.flavor).map_err(rejected)?;
+        let body = gemini::chat_request(request, self.flavor).map_err(ProviderError::from)?;
         let method = if stream {
             "streamGenerateContent"
         } else {
@@ -194,7 +193,8 @@ impl Gemini {
         &self,
         request: &portcullis_types::openai::EmbeddingRequest,
     ) -> Result<ProviderResponse, ProviderError> {
-        let plan = embed::embed_request(request, &request.model, self.flavor).map_err(rejected)?;
+        let plan = embed::embed_request(request, &request.model, self.flavor)
+            .map_err(ProviderError::from)?;
         let method = match self.flavor {
             Flavor::AiStudio => "batchEmbedContents",
             Flavor::Vertex => "predict",
@@ -252,14 +252,6 @@ fn json_events(body: &Bytes) -> Vec<Bytes> {
             .map(|item| Bytes::copy_from_slice(item.get().as_bytes()))
             .collect(),
         Err(_) => vec![body.clone()],
-    }
-}
-
-/// A request the translation refused: the client's fault, as a 400 naming the field.
-fn rejected(e: TranslateError) -> ProviderError {
-    ProviderError::BadRequest {
-        status: 400,
-        message: Some(e.to_string()),
     }
 }
 
