@@ -24,6 +24,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use portcullis_testkit::upstream::openai_reply;
+use portcullis_testkit::wire::anthropic::AnthropicWire;
+use portcullis_testkit::wire::{Canned, CannedCall, CannedUsage, Finish, ProviderWire};
 use portcullis_testkit::{
     GatewayProcess, MockUpstream, Recorded, Reply, SseEnd, TEST_KEY, TEST_KEY_SHA256,
 };
@@ -230,9 +232,53 @@ fn sdk_reply(r: &Recorded) -> Reply {
     }
 }
 
-/// A mock OpenAI upstream and a gateway in front of it (plus the built-in mock provider).
-async fn start_gateway() -> (MockUpstream, GatewayProcess) {
+/// The native Anthropic upstream's answers (`AnthropicWire`): "Hello from Claude" (usage 12/4),
+/// or a `get_weather` call for Paris when tools are offered; 42 tokens for count_tokens.
+fn anthropic_reply(r: &Recorded) -> Reply {
+    if r.path == "/v1/messages/count_tokens" {
+        return Reply::json(200, json!({"input_tokens": 42}));
+    }
+    let tools = r.body["tools"].is_array();
+    let canned = Canned {
+        model: "claude-upstream".into(),
+        text: (!tools).then(|| "Hello from Claude".into()),
+        tool_calls: if tools {
+            vec![CannedCall {
+                id: "toolu_01".into(),
+                name: "get_weather".into(),
+                arguments: json!({"city": "Paris"}),
+            }]
+        } else {
+            Vec::new()
+        },
+        finish: if tools {
+            Finish::ToolUse
+        } else {
+            Finish::EndTurn
+        },
+        usage: CannedUsage {
+            input: 12,
+            output: 4,
+            cached: 0,
+            reasoning: 0,
+        },
+    };
+    AnthropicWire::default().reply(&canned, r.body["stream"] == true)
+}
+
+/// The mock upstreams and the gateway in front of them: an OpenAI-compatible one, a native
+/// Anthropic one, and the built-in mock provider.
+struct Setup {
+    openai: MockUpstream,
+    anthropic: MockUpstream,
+    gateway: GatewayProcess,
+}
+
+async fn start_gateway() -> Setup {
     let upstream = MockUpstream::start(sdk_reply).await.unwrap();
+    let anthropic = MockUpstream::start(anthropic_reply).await.unwrap();
+    let anthropic_provider =
+        AnthropicWire::default().provider_yaml(&format!("http://{}", anthropic.addr));
     let yaml = format!(
         r#"
 logging: {{ format: json, level: info }}
@@ -242,8 +288,10 @@ auth:
 providers:
   up: {{ type: openai_compatible, base_url: "{}" }}
   fake: {{ type: mock, completion_tokens: 8, chunk_tokens: 2 }}
+  anth: {anthropic_provider}
 models:
   gpt-test: {{ deployments: [{{ provider: up, model: upstream-model }}] }}
+  claude-native: {{ deployments: [{{ provider: anth, model: claude-upstream }}] }}
   mock-chat: {{ deployments: [{{ provider: fake }}] }}
   embed-test: {{ deployments: [{{ provider: up, model: upstream-embed }}] }}
 "#,
@@ -252,12 +300,20 @@ models:
     let gateway = GatewayProcess::start(env!("CARGO_BIN_EXE_portcullis"), &yaml)
         .await
         .unwrap();
-    (upstream, gateway)
+    Setup {
+        openai: upstream,
+        anthropic,
+        gateway,
+    }
 }
 
 /// Runs an SDK test suite against a fresh gateway and asserts it passed.
 async fn run_suite(what: &str, command: &mut Command) {
-    let (upstream, gateway) = start_gateway().await;
+    let Setup {
+        openai: upstream,
+        anthropic,
+        gateway,
+    } = start_gateway().await;
     command
         .current_dir(repo_root())
         .env("PORTCULLIS_BASE_URL", gateway.url("/v1"))
@@ -276,6 +332,16 @@ async fn run_suite(what: &str, command: &mut Command) {
     }
     assert!(out.status.success(), "{what} failed: {}", out.status);
     check_upstream_saw(&upstream.requests());
+    // The native Anthropic upstream got the deployment's model and the provider's key only.
+    for r in anthropic.requests() {
+        assert_eq!(r.body["model"], "claude-upstream", "{}", r.body);
+        let key = r.headers.get("x-api-key").map_or("", String::as_str);
+        assert_eq!(
+            key,
+            AnthropicWire::default().api_key,
+            "the provider key upstream"
+        );
+    }
 }
 
 /// What the SDK calls looked like by the time they reached the upstream: the deployment's model

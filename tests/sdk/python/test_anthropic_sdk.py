@@ -153,3 +153,24 @@ def test_errors_are_anthropic_errors() -> None:
     with pytest.raises(anthropic.BadRequestError) as bad:
         make_client().messages.create(model="gpt-test", max_tokens=8, messages=[])
     assert bad.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_native_anthropic_provider_passes_messages_through(client: anthropic.Anthropic) -> None:
+    # `claude-native` is served by an Anthropic upstream: no translation, the events and the
+    # message come back as Anthropic sent them.
+    m = client.messages.create(model="claude-native", max_tokens=64, messages=MESSAGES)
+    assert m.content[0].text == "Hello from Claude"
+    assert m.model == "claude-upstream"
+    assert (m.usage.input_tokens, m.usage.output_tokens) == (12, 4)
+    with client.messages.stream(
+        model="claude-native",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=TOOLS,
+    ) as stream:
+        final = stream.get_final_message()
+    calls = [b for b in final.content if b.type == "tool_use"]
+    assert [(c.id, c.name, c.input) for c in calls] == [("toolu_01", "get_weather", {"city": "Paris"})]
+    assert final.stop_reason == "tool_use"
+    count = client.messages.count_tokens(model="claude-native", messages=MESSAGES)
+    assert count.input_tokens == 42
