@@ -242,3 +242,44 @@ async fn streamed_usage_reaches_the_access_log_and_count_tokens_estimates() {
     );
     assert_eq!(stream_line["outcome"], "completed", "{stream_line}");
 }
+
+#[tokio::test]
+async fn the_quickstart_serves_anthropic_clients_from_the_mock_provider() {
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/quickstart.yaml"
+    ))
+    .unwrap()
+    .replace("format: human", "format: json");
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let key = Some("sk-portcullis-demo");
+    let response = send(&gw, "/v1/messages", key, &messages_body("demo").to_string()).await;
+    assert_eq!(response.status(), 200);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["type"], "message", "{message}");
+    assert_eq!(message["stop_reason"], "end_turn", "{message}");
+    let text = message["content"][0]["text"].as_str().unwrap();
+    assert_eq!(text.split_whitespace().count(), 24, "{message}");
+
+    let mut body = messages_body("demo");
+    body["stream"] = json!(true);
+    let stream = send(&gw, "/v1/messages", key, &body.to_string())
+        .await
+        .text()
+        .await
+        .unwrap();
+    let streamed: String = stream
+        .split("\n\n")
+        .filter_map(|e| e.split_once("data: ").map(|(_, d)| d))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["delta"]["type"] == "text_delta")
+        .map(|v| v["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(streamed.split_whitespace().count(), 24, "{stream}");
+    assert!(
+        stream
+            .trim_end()
+            .ends_with(r#"data: {"type":"message_stop"}"#),
+        "{stream}"
+    );
+}

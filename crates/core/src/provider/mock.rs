@@ -129,8 +129,12 @@ impl Provider for MockProvider {
         "mock"
     }
 
-    fn supports(&self, _op: Operation) -> bool {
-        true
+    fn supports(&self, op: Operation) -> bool {
+        // Anthropic's messages reach it through the chat translation, like any chat provider.
+        matches!(
+            op,
+            Operation::Chat | Operation::Completion | Operation::Embedding
+        )
     }
 
     async fn call(
