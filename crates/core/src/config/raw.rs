@@ -69,11 +69,13 @@ pub struct RawTimeouts {
 }
 
 /// One provider. One flat struct for every `type`, so that unknown keys can be reported by
-/// path; which fields belong to which type is checked in validation.
+/// path; which fields belong to which type is one table in validation (`PROVIDER_TYPES`), and a
+/// field set on a provider whose type does not use it is reported there.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawProvider {
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    // openai and openai_compatible, some shared with other types
     pub preset: Option<String>,
     pub base_url: Option<String>,
     pub api_key: Option<String>,
@@ -81,30 +83,97 @@ pub struct RawProvider {
     pub project: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub stream_include_usage: Option<bool>,
-    // mock only
+    // mock
     pub latency: Option<String>,
     pub chunk_delay: Option<String>,
     pub completion_tokens: Option<u32>,
     pub chunk_tokens: Option<u32>,
     pub embedding_dimensions: Option<u32>,
-    // azure only (cohere uses base_url, api_key and headers above)
+    // azure
     pub endpoint: Option<String>,
     pub api_version: Option<String>,
     pub bearer_token: Option<String>,
     pub entra: Option<RawEntra>,
-    // anthropic only (with base_url, api_key, headers)
+    // anthropic
     pub version: Option<String>,
     pub beta: Option<Vec<String>>,
     pub default_max_tokens: Option<u64>,
-    // bedrock only (it also takes base_url)
+    // bedrock
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
-    // gemini and vertex (besides base_url, api_key for gemini, project for vertex, headers)
+    // vertex
     pub location: Option<String>,
     pub credentials: Option<String>,
     pub credentials_file: Option<String>,
+}
+
+impl RawProvider {
+    /// The names of the fields set in the file, `type` aside, in declaration order. Which
+    /// provider types use which of them is one table in validation.
+    pub fn set_fields(&self) -> impl Iterator<Item = &'static str> + use<> {
+        // Destructured without `..`: a new field does not compile until it is listed here.
+        let Self {
+            kind: _,
+            preset,
+            base_url,
+            api_key,
+            organization,
+            project,
+            headers,
+            stream_include_usage,
+            latency,
+            chunk_delay,
+            completion_tokens,
+            chunk_tokens,
+            embedding_dimensions,
+            endpoint,
+            api_version,
+            bearer_token,
+            entra,
+            version,
+            beta,
+            default_max_tokens,
+            region,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            location,
+            credentials,
+            credentials_file,
+        } = self;
+        [
+            ("preset", preset.is_some()),
+            ("base_url", base_url.is_some()),
+            ("api_key", api_key.is_some()),
+            ("organization", organization.is_some()),
+            ("project", project.is_some()),
+            ("headers", headers.is_some()),
+            ("stream_include_usage", stream_include_usage.is_some()),
+            ("latency", latency.is_some()),
+            ("chunk_delay", chunk_delay.is_some()),
+            ("completion_tokens", completion_tokens.is_some()),
+            ("chunk_tokens", chunk_tokens.is_some()),
+            ("embedding_dimensions", embedding_dimensions.is_some()),
+            ("endpoint", endpoint.is_some()),
+            ("api_version", api_version.is_some()),
+            ("bearer_token", bearer_token.is_some()),
+            ("entra", entra.is_some()),
+            ("version", version.is_some()),
+            ("beta", beta.is_some()),
+            ("default_max_tokens", default_max_tokens.is_some()),
+            ("region", region.is_some()),
+            ("access_key_id", access_key_id.is_some()),
+            ("secret_access_key", secret_access_key.is_some()),
+            ("session_token", session_token.is_some()),
+            ("location", location.is_some()),
+            ("credentials", credentials.is_some()),
+            ("credentials_file", credentials_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+    }
 }
 
 /// Microsoft Entra ID client credentials of an `azure` provider.

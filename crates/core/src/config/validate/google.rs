@@ -9,33 +9,9 @@ use secrecy::SecretString;
 
 use super::super::raw::RawProvider;
 use super::super::{GeminiConfig, ProviderConfig, VertexConfig};
-use super::{Validator, is_reserved_header, mock_fields};
+use super::{Validator, is_reserved_header};
 use crate::provider::gemini::vertex_auth::ServiceAccount;
 use crate::provider::gemini::{AI_STUDIO_BASE_URL, vertex_base_url};
-
-/// The fields only `gemini` and `vertex` providers use, set in `raw`.
-pub(super) fn google_fields(raw: &RawProvider) -> Vec<&'static str> {
-    [
-        ("location", raw.location.is_some()),
-        ("credentials", raw.credentials.is_some()),
-        ("credentials_file", raw.credentials_file.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(f, set)| set.then_some(f))
-    .collect()
-}
-
-/// Fields of the OpenAI-compatible types that neither Google type uses.
-fn openai_only_fields(raw: &RawProvider) -> Vec<&'static str> {
-    [
-        ("preset", raw.preset.is_some()),
-        ("organization", raw.organization.is_some()),
-        ("stream_include_usage", raw.stream_include_usage.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(f, set)| set.then_some(f))
-    .collect()
-}
 
 /// A Google resource name segment (project id, location): safe as one URL path segment.
 fn is_segment(value: &str) -> bool {
@@ -48,14 +24,6 @@ fn is_segment(value: &str) -> bool {
 
 impl Validator<'_> {
     pub(super) fn gemini(&mut self, path: &str, raw: RawProvider) -> Option<ProviderConfig> {
-        let kind = "gemini";
-        self.reject_fields(path, kind, &mock_fields(&raw));
-        self.reject_fields(path, kind, &openai_only_fields(&raw));
-        let mut others = google_fields(&raw);
-        if raw.project.is_some() {
-            others.push("project");
-        }
-        self.reject_fields(path, kind, &others);
         let base_url = self.google_base_url(path, raw.base_url.as_deref(), AI_STUDIO_BASE_URL);
         let api_key = raw.api_key.filter(|k| !k.is_empty());
         match &api_key {
@@ -78,12 +46,6 @@ impl Validator<'_> {
     }
 
     pub(super) fn vertex(&mut self, path: &str, raw: RawProvider) -> Option<ProviderConfig> {
-        let kind = "vertex";
-        self.reject_fields(path, kind, &mock_fields(&raw));
-        self.reject_fields(path, kind, &openai_only_fields(&raw));
-        if raw.api_key.is_some() {
-            self.reject_fields(path, kind, &["api_key"]);
-        }
         let credentials = match (raw.credentials.as_deref(), raw.credentials_file.as_deref()) {
             (Some(_), Some(_)) => {
                 self.problem(
