@@ -58,11 +58,10 @@ use portcullis_types::openai_chat::{
     UserPart,
 };
 use portcullis_types::raw::{self, RawFields};
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::TranslateError;
+use super::{TranslateError, extra, typed};
 
 /// Thinking budget for `reasoning_effort: minimal | low`.
 pub const BUDGET_LOW: u64 = 1024;
@@ -194,14 +193,14 @@ pub fn chat_request(
             });
         }
     };
-    if extra::<bool>(req, "parallel_tool_calls")? == Some(false) {
+    if extra::<bool>(&req.extra, "parallel_tool_calls")? == Some(false) {
         let choice = tool_choice.get_or_insert_with(ToolChoice::auto);
         if choice.kind != ToolChoiceType::None {
             choice.disable_parallel_tool_use = Some(true);
         }
     }
 
-    let budget = match extra::<String>(req, "reasoning_effort")?.as_deref() {
+    let budget = match extra::<String>(&req.extra, "reasoning_effort")?.as_deref() {
         None | Some("none") => None,
         Some("minimal" | "low") => Some(BUDGET_LOW),
         Some("medium") => Some(BUDGET_MEDIUM),
@@ -226,17 +225,20 @@ pub fn chat_request(
         max_tokens = budget.saturating_add(max_tokens);
     }
     let (temperature, top_p) = match budget {
-        None => (extra(req, "temperature")?, extra(req, "top_p")?),
+        None => (
+            extra(&req.extra, "temperature")?,
+            extra(&req.extra, "top_p")?,
+        ),
         Some(_) => (
             None,
-            extra::<f64>(req, "top_p")?.filter(|p| THINKING_TOP_P.contains(p)),
+            extra::<f64>(&req.extra, "top_p")?.filter(|p| THINKING_TOP_P.contains(p)),
         ),
     };
 
     let stop_sequences = typed(req.stop(), "stop")?
         .map(|stop| stop.sequences().to_vec())
         .filter(|seqs| !seqs.is_empty());
-    let metadata = extra::<String>(req, "user")?.map(|user_id| Metadata {
+    let metadata = extra::<String>(&req.extra, "user")?.map(|user_id| Metadata {
         user_id: Some(user_id),
         extra: RawFields::new(),
     });
@@ -574,25 +576,6 @@ fn tool(tool: &openai_chat::Tool) -> Result<anthropic::Tool, TranslateError> {
 
 fn raw_json(text: &str) -> serde_json::Result<Box<RawValue>> {
     RawValue::from_string(text.to_owned())
-}
-
-fn typed<T>(
-    parsed: serde_json::Result<Option<T>>,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    parsed.map_err(|_| TranslateError::InvalidField { field })
-}
-
-/// A raw extra field of the request, typed; JSON null counts as absent.
-fn extra<T: DeserializeOwned>(
-    req: &ChatCompletionRequest,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    match req.extra.get(field) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str::<Option<T>>(raw.get())
-            .map_err(|_| TranslateError::InvalidField { field }),
-    }
 }
 
 #[cfg(test)]

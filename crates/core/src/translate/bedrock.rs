@@ -70,15 +70,14 @@ use portcullis_types::openai_chat::{
     UserPart,
 };
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub use response::{ConverseResponse, chat_response};
 pub use stream::{StreamTranslator, classify_error, exception_status};
 
-use super::TranslateError;
 use super::anthropic::{BUDGET_HIGH, BUDGET_LOW, BUDGET_MEDIUM};
+use super::{TranslateError, extra, typed};
 
 /// The name of the tool sent when Bedrock needs a `toolConfig` but no tool may be offered.
 pub const PLACEHOLDER_TOOL: &str = "gateway_no_tool_available";
@@ -299,14 +298,14 @@ pub fn converse_request(
 
     let mut inference_config = InferenceConfig {
         max_tokens: req.max_completion_tokens.or(req.max_tokens),
-        temperature: extra(req, "temperature")?,
-        top_p: extra(req, "top_p")?,
+        temperature: extra(&req.extra, "temperature")?,
+        top_p: extra(&req.extra, "top_p")?,
         stop_sequences: typed(req.stop(), "stop")?
             .map(|stop| stop.sequences().to_vec())
             .unwrap_or_default(),
     };
 
-    let budget = match extra::<String>(req, "reasoning_effort")?.as_deref() {
+    let budget = match extra::<String>(&req.extra, "reasoning_effort")?.as_deref() {
         None | Some("none") => None,
         Some("minimal" | "low") => Some(BUDGET_LOW),
         Some("medium") => Some(BUDGET_MEDIUM),
@@ -570,25 +569,6 @@ fn tool_use_id(id: &str) -> String {
         out.push('_');
     }
     out
-}
-
-fn typed<T>(
-    parsed: serde_json::Result<Option<T>>,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    parsed.map_err(|_| TranslateError::InvalidField { field })
-}
-
-/// A raw extra field of the request, typed; JSON null counts as absent.
-fn extra<T: DeserializeOwned>(
-    req: &ChatCompletionRequest,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    match req.extra.get(field) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str::<Option<T>>(raw.get())
-            .map_err(|_| TranslateError::InvalidField { field }),
-    }
 }
 
 #[cfg(test)]

@@ -65,7 +65,6 @@ use portcullis_types::openai_chat::{
     TextContent, UserContent, UserPart,
 };
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -74,7 +73,7 @@ pub use self::types::{
     FunctionDef, ImageUrl, Item, ResponseFormat, Thinking, ThinkingType, Tool, ToolCall,
     ToolChoice, Usage,
 };
-use super::TranslateError;
+use super::{TranslateError, extra, typed};
 use crate::provider::{ProviderError, upstream};
 
 /// Thinking budget for `reasoning_effort: minimal | low`.
@@ -150,7 +149,7 @@ pub fn chat_request(
         turns.insert(0, ChatMessage::System { content });
     }
 
-    if let Some(n) = extra::<u64>(req, "n")?
+    if let Some(n) = extra::<u64>(&req.extra, "n")?
         && n != 1
     {
         return Err(TranslateError::UnsupportedValue { field: "n" });
@@ -173,7 +172,7 @@ pub fn chat_request(
             });
         }
     };
-    let thinking = match extra::<String>(req, "reasoning_effort")?.as_deref() {
+    let thinking = match extra::<String>(&req.extra, "reasoning_effort")?.as_deref() {
         None => None,
         Some("none") => Some(Thinking {
             kind: ThinkingType::Disabled,
@@ -204,14 +203,14 @@ pub fn chat_request(
         strict_tools,
         tool_choice,
         response_format,
-        safety_mode: extra(req, "safety_mode")?,
+        safety_mode: extra(&req.extra, "safety_mode")?,
         max_tokens: req.max_completion_tokens.or(req.max_tokens),
         stop_sequences,
-        temperature: extra(req, "temperature")?,
-        seed: extra(req, "seed")?,
-        frequency_penalty: extra(req, "frequency_penalty")?,
-        presence_penalty: extra(req, "presence_penalty")?,
-        p: extra(req, "top_p")?,
+        temperature: extra(&req.extra, "temperature")?,
+        seed: extra(&req.extra, "seed")?,
+        frequency_penalty: extra(&req.extra, "frequency_penalty")?,
+        presence_penalty: extra(&req.extra, "presence_penalty")?,
+        p: extra(&req.extra, "top_p")?,
         thinking,
         stream,
     })
@@ -645,25 +644,6 @@ pub fn embed_response(
     })
     .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode embeddings: {e}")))?;
     Ok((body, OpenAiUsage::new(prompt, 0)))
-}
-
-fn typed<T>(
-    parsed: serde_json::Result<Option<T>>,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    parsed.map_err(|_| TranslateError::InvalidField { field })
-}
-
-/// A raw extra field of the request, typed; JSON null counts as absent.
-fn extra<T: DeserializeOwned>(
-    req: &ChatCompletionRequest,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    match req.extra.get(field) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str::<Option<T>>(raw.get())
-            .map_err(|_| TranslateError::InvalidField { field }),
-    }
 }
 
 #[cfg(test)]

@@ -45,3 +45,24 @@ pub enum TranslateError {
     #[error("tool message refers to tool call `{id}`, which no earlier assistant message made")]
     UnknownToolCall { id: String },
 }
+
+/// A typed field helper's result (`ChatCompletionRequest::tools()` and the like) with a parse
+/// failure turned into [`TranslateError::InvalidField`] naming `field`.
+pub(crate) fn typed<T>(
+    parsed: serde_json::Result<Option<T>>,
+    field: &'static str,
+) -> Result<Option<T>, TranslateError> {
+    parsed.map_err(|_| TranslateError::InvalidField { field })
+}
+
+/// A raw extra field of a request (`req.extra`), typed; JSON null counts as absent.
+pub(crate) fn extra<T: serde::de::DeserializeOwned>(
+    fields: &portcullis_types::raw::RawFields,
+    field: &'static str,
+) -> Result<Option<T>, TranslateError> {
+    match fields.get(field) {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str::<Option<T>>(raw.get())
+            .map_err(|_| TranslateError::InvalidField { field }),
+    }
+}

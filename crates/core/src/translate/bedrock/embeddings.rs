@@ -24,11 +24,10 @@
 use base64::Engine as _;
 use portcullis_types::openai::EmbeddingRequest;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::provider::ProviderError;
-use crate::translate::TranslateError;
+use crate::translate::{TranslateError, extra};
 
 /// The most texts Cohere embedding models take in one call.
 pub const COHERE_MAX_TEXTS: usize = 96;
@@ -72,7 +71,7 @@ pub fn inputs(req: &EmbeddingRequest) -> Result<Vec<String>, TranslateError> {
 
 /// Whether the client asked for base64 vectors (`encoding_format`).
 pub fn wants_base64(req: &EmbeddingRequest) -> Result<bool, TranslateError> {
-    match extra::<String>(req, "encoding_format")?.as_deref() {
+    match extra::<String>(&req.extra, "encoding_format")?.as_deref() {
         None | Some("float") => Ok(false),
         Some("base64") => Ok(true),
         Some(_) => Err(TranslateError::UnsupportedValue {
@@ -85,10 +84,10 @@ pub fn wants_base64(req: &EmbeddingRequest) -> Result<bool, TranslateError> {
 pub fn titan_request(text: &str, req: &EmbeddingRequest) -> Result<Value, TranslateError> {
     let mut body = Map::new();
     body.insert("inputText".into(), text.into());
-    if let Some(dimensions) = extra::<u64>(req, "dimensions")? {
+    if let Some(dimensions) = extra::<u64>(&req.extra, "dimensions")? {
         body.insert("dimensions".into(), dimensions.into());
     }
-    if let Some(normalize) = extra::<bool>(req, "normalize")? {
+    if let Some(normalize) = extra::<bool>(&req.extra, "normalize")? {
         body.insert("normalize".into(), normalize.into());
     }
     Ok(Value::Object(body))
@@ -97,17 +96,17 @@ pub fn titan_request(text: &str, req: &EmbeddingRequest) -> Result<Value, Transl
 /// The Cohere `InvokeModel` body for a batch of at most [`COHERE_MAX_TEXTS`] texts.
 pub fn cohere_request(texts: &[String], req: &EmbeddingRequest) -> Result<Value, TranslateError> {
     let input_type =
-        extra::<String>(req, "input_type")?.unwrap_or_else(|| "search_document".to_owned());
+        extra::<String>(&req.extra, "input_type")?.unwrap_or_else(|| "search_document".to_owned());
     let mut body = Map::new();
     body.insert("texts".into(), json!(texts));
     body.insert("input_type".into(), input_type.into());
-    if let Some(truncate) = extra::<String>(req, "truncate")? {
+    if let Some(truncate) = extra::<String>(&req.extra, "truncate")? {
         body.insert("truncate".into(), truncate.into());
     }
-    if let Some(types) = extra::<Vec<String>>(req, "embedding_types")? {
+    if let Some(types) = extra::<Vec<String>>(&req.extra, "embedding_types")? {
         body.insert("embedding_types".into(), json!(types));
     }
-    if let Some(dimensions) = extra::<u64>(req, "dimensions")? {
+    if let Some(dimensions) = extra::<u64>(&req.extra, "dimensions")? {
         body.insert("output_dimension".into(), dimensions.into());
     }
     Ok(Value::Object(body))
@@ -194,15 +193,4 @@ fn f32_base64(v: &[f64]) -> String {
     )]
     let bytes: Vec<u8> = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn extra<T: DeserializeOwned>(
-    req: &EmbeddingRequest,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    match req.extra.get(field) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str::<Option<T>>(raw.get())
-            .map_err(|_| TranslateError::InvalidField { field }),
-    }
 }

@@ -6,11 +6,10 @@ use portcullis_types::openai_chat::{
     self, AssistantContent, AssistantPart, Message, ResponseFormat, TextContent, ToolChoice,
     UserContent, UserPart,
 };
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::{BUDGET_HIGH, BUDGET_LOW, BUDGET_MEDIUM, BUDGET_MINIMAL, Flavor};
-use crate::translate::TranslateError;
+use crate::translate::{TranslateError, extra, typed};
 
 /// Translates an OpenAI chat request into a Gemini `generateContent` body (the model goes in
 /// the URL, not the body).
@@ -354,9 +353,9 @@ fn generation_config(req: &ChatCompletionRequest) -> Result<Map<String, Value>, 
     };
     set(
         "temperature",
-        extra::<f64>(req, "temperature")?.map(Value::from),
+        extra::<f64>(&req.extra, "temperature")?.map(Value::from),
     );
-    set("topP", extra::<f64>(req, "top_p")?.map(Value::from));
+    set("topP", extra::<f64>(&req.extra, "top_p")?.map(Value::from));
     set(
         "maxOutputTokens",
         req.max_completion_tokens
@@ -367,19 +366,19 @@ fn generation_config(req: &ChatCompletionRequest) -> Result<Map<String, Value>, 
         .map(|stop| stop.sequences().to_vec())
         .filter(|seqs| !seqs.is_empty());
     set("stopSequences", stop.map(Value::from));
-    set("seed", extra::<i64>(req, "seed")?.map(Value::from));
+    set("seed", extra::<i64>(&req.extra, "seed")?.map(Value::from));
     for (field, key) in [
         ("presence_penalty", "presencePenalty"),
         ("frequency_penalty", "frequencyPenalty"),
     ] {
         set(
             key,
-            extra::<f64>(req, field)?
+            extra::<f64>(&req.extra, field)?
                 .filter(|p| *p != 0.0)
                 .map(Value::from),
         );
     }
-    match extra::<u64>(req, "n")? {
+    match extra::<u64>(&req.extra, "n")? {
         None => {}
         Some(1) => set("candidateCount", Some(1.into())),
         Some(_) => return Err(TranslateError::UnsupportedValue { field: "n" }),
@@ -407,7 +406,7 @@ fn generation_config(req: &ChatCompletionRequest) -> Result<Map<String, Value>, 
             });
         }
     }
-    let thinking = match extra::<String>(req, "reasoning_effort")?.as_deref() {
+    let thinking = match extra::<String>(&req.extra, "reasoning_effort")?.as_deref() {
         None => None,
         Some("none") => Some(json!({ "thinkingBudget": 0 })),
         Some(effort) => {
@@ -427,23 +426,4 @@ fn generation_config(req: &ChatCompletionRequest) -> Result<Map<String, Value>, 
     };
     set("thinkingConfig", thinking);
     Ok(config)
-}
-
-fn typed<T>(
-    parsed: serde_json::Result<Option<T>>,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    parsed.map_err(|_| TranslateError::InvalidField { field })
-}
-
-/// A raw extra field of the request, typed; JSON null counts as absent.
-fn extra<T: DeserializeOwned>(
-    req: &ChatCompletionRequest,
-    field: &'static str,
-) -> Result<Option<T>, TranslateError> {
-    match req.extra.get(field) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str::<Option<T>>(raw.get())
-            .map_err(|_| TranslateError::InvalidField { field }),
-    }
 }
