@@ -60,15 +60,19 @@ impl StreamTranslator {
         if data.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
-        let event: Value = serde_json::from_slice(data).map_err(|_| {
-            ProviderError::InvalidResponse("a stream event is not valid JSON".into())
-        })?;
-        if event.get("error").is_some() {
+        // An in-band error is the only top-level `error` key; the scan avoids building a
+        // `Value` of every event just to look for it.
+        if let Ok([Some(_)]) = crate::json_scan::top_level(data, ["error"]) {
             return Err(error_from_body(StatusCode::OK, data));
         }
-        let event: GenerateContentResponse = serde_json::from_value(event).map_err(|_| {
+        let event: GenerateContentResponse = serde_json::from_slice(data).map_err(|e| {
             ProviderError::InvalidResponse(
-                "a stream event is not a generateContent response".into(),
+                if e.is_data() {
+                    "a stream event is not a generateContent response"
+                } else {
+                    "a stream event is not valid JSON"
+                }
+                .into(),
             )
         })?;
         check_blocked(&event)?;
