@@ -5,19 +5,14 @@
 //! event by event. `count_tokens` without a native counter is estimated locally
 //! ([`crate::tokens`]).
 
-use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::Stream;
 use portcullis_types::anthropic::MessagesRequest;
 
 use super::ApiRequest;
-use crate::provider::{
-    EventStream, Operation, Provider, ProviderError, ProviderResponse, StreamEvent,
-};
+use crate::provider::translated::{self, Translator};
+use crate::provider::{Operation, Provider, ProviderError, ProviderResponse, StreamEvent};
 use crate::tokens;
 use crate::translate::anthropic_inbound::{self, MessagesStream};
 
@@ -67,72 +62,45 @@ async fn messages_via_chat(
                 usage,
             })
         }
-        ProviderResponse::Stream(inner) => Ok(ProviderResponse::Stream(Box::pin(ToMessages {
-            inner,
-            translator: MessagesStream::new(),
-            pending: VecDeque::new(),
-            ended: false,
-        }))),
+        ProviderResponse::Stream(inner) => Ok(ProviderResponse::Stream(
+            translated::translate_stream(inner, ToMessages(MessagesStream::new())),
+        )),
     }
 }
 
-/// An OpenAI chunk stream seen as Anthropic events.
-struct ToMessages {
-    inner: EventStream,
-    translator: MessagesStream,
-    pending: VecDeque<StreamEvent>,
-    ended: bool,
-}
+/// An OpenAI chunk stream seen as Anthropic events, for the stream driver. The inner stream is
+/// read to its end; one that ends before the message could be closed broke off.
+struct ToMessages(MessagesStream);
 
-impl ToMessages {
-    fn queue(&mut self, events: Vec<anthropic_inbound::stream::Event>) {
-        self.pending.extend(
-            events
-                .into_iter()
-                .map(|(name, data)| StreamEvent::named(Bytes::from_static(name.as_bytes()), data)),
-        );
+impl Translator for ToMessages {
+    type Input = StreamEvent;
+
+    fn push(
+        &mut self,
+        event: StreamEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ProviderError> {
+        let events = self
+            .0
+            .push(&event.data)
+            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        queue(out, events);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        let events = self.0.end().ok_or_else(|| {
+            ProviderError::StreamBroken("the stream ended before the message was complete".into())
+        })?;
+        queue(out, events);
+        Ok(())
     }
 }
 
-impl Stream for ToMessages {
-    type Item = Result<StreamEvent, ProviderError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if let Some(event) = this.pending.pop_front() {
-                return Poll::Ready(Some(Ok(event)));
-            }
-            if this.ended {
-                return Poll::Ready(None);
-            }
-            match this.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => {
-                    this.ended = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(Some(Ok(event))) => match this.translator.push(&event.data) {
-                    Ok(events) => this.queue(events),
-                    Err(e) => {
-                        this.ended = true;
-                        return Poll::Ready(Some(Err(ProviderError::InvalidResponse(
-                            e.to_string(),
-                        ))));
-                    }
-                },
-                Poll::Ready(None) => {
-                    this.ended = true;
-                    match this.translator.end() {
-                        Some(events) => this.queue(events),
-                        None => {
-                            return Poll::Ready(Some(Err(ProviderError::StreamBroken(
-                                "the stream ended before the message was complete".into(),
-                            ))));
-                        }
-                    }
-                }
-            }
-        }
-    }
+fn queue(out: &mut Vec<StreamEvent>, events: Vec<anthropic_inbound::stream::Event>) {
+    out.extend(
+        events
+            .into_iter()
+            .map(|(name, data)| StreamEvent::named(Bytes::from_static(name.as_bytes()), data)),
+    );
 }

@@ -13,7 +13,6 @@
 //! as an in-stream `error` event) are classified by their type and message; 529 is overloaded.
 //! Embeddings and legacy completions are not served.
 
-use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -26,6 +25,7 @@ use portcullis_types::anthropic::{ErrorResponse, MessagesResponse};
 use secrecy::ExposeSecret;
 
 use super::client::HttpClient;
+use super::translated::{self, Translator};
 use super::{
     EventStream, Operation, Provider, ProviderError, ProviderResponse, StreamEvent, upstream,
 };
@@ -230,49 +230,31 @@ fn chat_events(
     events: impl Stream<Item = Result<SseEvent, ProviderError>> + Send + 'static,
     created: u64,
 ) -> EventStream {
-    struct State {
-        events: SseStream,
-        translator: ChatStream,
-        pending: VecDeque<StreamEvent>,
-        ended: bool,
-    }
-    let state = State {
-        events: Box::pin(events),
-        translator: ChatStream::new(created),
-        pending: VecDeque::new(),
-        ended: false,
-    };
-    Box::pin(stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.pending.pop_front() {
-                return Some((Ok(event), s));
-            }
-            if s.ended {
-                return None;
-            }
-            let step = match s.events.next().await {
-                Some(Ok(event)) => s.translator.push_sse(&event),
-                Some(Err(e)) => Err(e),
-                None => {
-                    s.ended = true;
-                    s.translator.finish().map(|()| Vec::new())
-                }
-            };
-            match step {
-                Ok(chunks) => s.pending.extend(chunks.into_iter().filter_map(to_event)),
-                Err(e) => {
-                    s.ended = true;
-                    return Some((Err(e), s));
-                }
-            }
-        }
-    }))
+    translated::translate_stream(events, ChatEvents(ChatStream::new(created)))
 }
 
-fn to_event(chunk: Chunk) -> Option<StreamEvent> {
+/// The chat translation for the stream driver. The upstream is read to its end even after
+/// `message_stop` (the translator ignores what follows; a failure there is still reported).
+struct ChatEvents(ChatStream);
+
+impl Translator for ChatEvents {
+    type Input = SseEvent;
+
+    fn push(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        out.extend(self.0.push_sse(&event)?.into_iter().map(to_event));
+        Ok(())
+    }
+
+    /// `[DONE]` came with `message_stop`: this only checks that it came.
+    fn finish(&mut self, _: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        self.0.finish()
+    }
+}
+
+fn to_event(chunk: Chunk) -> StreamEvent {
     match chunk {
-        Chunk::Json(value) => serde_json::to_vec(&value).ok().map(StreamEvent::data),
-        Chunk::Done => Some(StreamEvent::data(Bytes::from_static(b"[DONE]"))),
+        Chunk::Json(value) => StreamEvent::json(&value),
+        Chunk::Done => StreamEvent::done(),
     }
 }
 

@@ -10,11 +10,9 @@
 //! content-filter refusal, and 499 (a request cancelled on Cohere's side) is a transient upstream
 //! failure that another deployment may serve.
 
-use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, stream};
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, StatusCode};
 use hyper::body::Incoming;
@@ -23,9 +21,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::client::HttpClient;
-use super::{
-    EventStream, Operation, Provider, ProviderError, ProviderResponse, StreamEvent, upstream,
-};
+use super::translated::{self, Translator};
+use super::{Operation, Provider, ProviderError, ProviderResponse, StreamEvent, upstream};
 use crate::config::CohereConfig;
 use crate::pipeline::ApiRequest;
 use crate::sse::SseEvent;
@@ -95,9 +92,9 @@ impl Cohere {
         let response = self.post(&self.chat_url, body, stream).await?;
         let created = unix_now();
         if stream {
-            return Ok(ProviderResponse::Stream(events(
+            return Ok(ProviderResponse::Stream(translated::translate_stream(
                 upstream::sse_events(response),
-                ChatStream::new(&req.model, created),
+                ChatEvents(ChatStream::new(&req.model, created)),
             )));
         }
         let bytes = upstream::read_body(response).await?;
@@ -194,60 +191,28 @@ fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
     ProviderError::classify(status, code, message)
 }
 
-/// Translates the SSE events of a Cohere chat stream into OpenAI chunk events, then `[DONE]`.
-fn events(
-    upstream: impl Stream<Item = Result<SseEvent, ProviderError>> + Send + 'static,
-    translator: ChatStream,
-) -> EventStream {
-    struct State {
-        upstream: std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, ProviderError>> + Send>>,
-        translator: ChatStream,
-        pending: VecDeque<StreamEvent>,
-        ended: bool,
+/// The chat translation for the stream driver: Cohere's SSE events become OpenAI chunk events,
+/// and the stream ends with `[DONE]` at `message-end`, without reading the upstream further.
+struct ChatEvents(ChatStream);
+
+impl Translator for ChatEvents {
+    type Input = SseEvent;
+
+    fn push(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        let chunks = self.0.push(event.event.as_deref(), &event.data)?;
+        out.extend(chunks.iter().map(StreamEvent::json));
+        Ok(())
     }
-    let state = State {
-        upstream: Box::pin(upstream),
-        translator,
-        pending: VecDeque::new(),
-        ended: false,
-    };
-    Box::pin(stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.pending.pop_front() {
-                return Some((Ok(event), s));
-            }
-            if s.ended {
-                return None;
-            }
-            let failure = match s.upstream.next().await {
-                Some(Ok(event)) => match s.translator.push(event.event.as_deref(), &event.data) {
-                    Ok(chunks) => {
-                        for chunk in chunks {
-                            match encode(&chunk) {
-                                Ok(bytes) => s.pending.push_back(StreamEvent::data(bytes)),
-                                Err(e) => {
-                                    s.ended = true;
-                                    return Some((Err(e), s));
-                                }
-                            }
-                        }
-                        if s.translator.is_done() {
-                            s.pending.push_back(StreamEvent::data("[DONE]"));
-                            s.ended = true;
-                        }
-                        None
-                    }
-                    Err(e) => Some(e),
-                },
-                Some(Err(e)) => Some(e),
-                None => s.translator.finish().err(),
-            };
-            if let Some(e) = failure {
-                s.ended = true;
-                return Some((Err(e), s));
-            }
-        }
-    }))
+
+    fn is_done(&self) -> bool {
+        self.0.is_done()
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        self.0.finish()?;
+        out.push(StreamEvent::done());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod gemini;
 pub mod mock;
 pub mod openai_compat;
 pub mod presets;
+pub mod translated;
 pub mod upstream;
 
 use std::fmt;
@@ -109,6 +110,16 @@ impl StreamEvent {
             event: Some(event.into()),
             data: data.into(),
         }
+    }
+
+    /// An OpenAI chunk (or any JSON payload), unnamed.
+    pub fn json(value: &serde_json::Value) -> Self {
+        Self::data(value.to_string())
+    }
+
+    /// OpenAI's end of stream, `[DONE]`.
+    pub fn done() -> Self {
+        Self::data(Bytes::from_static(b"[DONE]"))
     }
 
     pub fn is_done(&self) -> bool {

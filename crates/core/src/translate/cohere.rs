@@ -48,23 +48,23 @@
 //!   token count.
 //! - The answer carries no model name: the deployment's upstream model is reported.
 //!
-//! Embedding choices: `input` (a string or strings; token arrays are refused) → `texts`;
-//! `input_type` is `search_document` unless the request carries Cohere's own `input_type` field
-//! (`search_query`, `classification`, `clustering`, ...); `dimensions` → `output_dimension`;
-//! `embedding_types: ["float"]`. `encoding_format: base64` is produced from the floats (as
-//! little-endian `f32`s). Usage is `meta.billed_units.input_tokens` (else `meta.tokens`).
+//! Embedding choices: `input`, `encoding_format` and the answer's `list` are OpenAI's, read and
+//! written as for every provider ([`super::embeddings`]); the strings of `input` (an empty array
+//! included: Cohere judges it) → `texts`; `input_type` is `search_document` unless the request
+//! carries Cohere's own `input_type` field (`search_query`, `classification`, `clustering`, ...);
+//! `dimensions` → `output_dimension`; `embedding_types: ["float"]`. The vectors are passed on as
+//! Cohere wrote them, or as base64 produced from the floats. Usage is
+//! `meta.billed_units.input_tokens` (else `meta.tokens`).
 
 pub mod stream;
 mod types;
 
-use base64::Engine as _;
 use portcullis_types::Usage as OpenAiUsage;
 use portcullis_types::openai::{ChatCompletionRequest, EmbeddingRequest};
 use portcullis_types::openai_chat::{
     self, AssistantContent, AssistantPart, Message, ResponseFormat as OpenAiResponseFormat,
     TextContent, UserContent, UserPart,
 };
-use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -73,6 +73,7 @@ pub use self::types::{
     FunctionDef, ImageUrl, Item, ResponseFormat, Thinking, ThinkingType, Tool, ToolCall,
     ToolChoice, Usage,
 };
+use super::embeddings::{self, Vector};
 use super::{TranslateError, extra, typed};
 use crate::provider::{ProviderError, upstream};
 
@@ -513,54 +514,18 @@ pub fn embed_request(
     req: &EmbeddingRequest,
     upstream_model: &str,
 ) -> Result<EmbedRequest, TranslateError> {
-    let invalid = TranslateError::UnsupportedValue { field: "input" };
-    let texts = match serde_json::from_str::<Value>(req.input.get()) {
-        Ok(Value::String(text)) => vec![text],
-        Ok(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(text) => Ok(text),
-                _ => Err(invalid.clone()),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Ok(_) => return Err(invalid),
-        Err(_) => return Err(TranslateError::InvalidField { field: "input" }),
-    };
-    let field = |name: &'static str| {
-        req.extra
-            .get(name)
-            .map(|raw| {
-                serde_json::from_str::<Option<Value>>(raw.get())
-                    .map_err(|_| TranslateError::InvalidField { field: name })
-            })
-            .transpose()
-            .map(Option::flatten)
-    };
-    let base64 = match field("encoding_format")? {
-        None => false,
-        Some(Value::String(f)) if f == "float" => false,
-        Some(Value::String(f)) if f == "base64" => true,
-        Some(_) => {
-            return Err(TranslateError::UnsupportedValue {
-                field: "encoding_format",
-            });
-        }
-    };
-    let input_type = match field("input_type")? {
+    let texts = embeddings::texts(req)?;
+    let base64 = embeddings::wants_base64(req)?;
+    let input_type = match extra::<String>(&req.extra, "input_type")? {
         None => DEFAULT_INPUT_TYPE.to_owned(),
-        Some(Value::String(t)) if !t.is_empty() => t,
+        Some(t) if !t.is_empty() => t,
         Some(_) => {
             return Err(TranslateError::InvalidField {
                 field: "input_type",
             });
         }
     };
-    let output_dimension = match field("dimensions")? {
-        None => None,
-        Some(v) => Some(v.as_u64().ok_or(TranslateError::InvalidField {
-            field: "dimensions",
-        })?),
-    };
+    let output_dimension = extra::<u64>(&req.extra, "dimensions")?;
     Ok(EmbedRequest {
         model: upstream_model.to_owned(),
         texts,
@@ -571,34 +536,6 @@ pub fn embed_request(
     })
 }
 
-#[derive(Serialize)]
-struct EmbeddingList<'a> {
-    object: &'static str,
-    data: Vec<EmbeddingItem<'a>>,
-    model: &'a str,
-    usage: EmbeddingUsage,
-}
-
-#[derive(Serialize)]
-struct EmbeddingItem<'a> {
-    object: &'static str,
-    index: usize,
-    embedding: Vector<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Vector<'a> {
-    Float(&'a RawValue),
-    Base64(String),
-}
-
-#[derive(Serialize)]
-struct EmbeddingUsage {
-    prompt_tokens: u64,
-    total_tokens: u64,
-}
-
 /// Translates a Cohere embed answer into an OpenAI embeddings `list` body for `model`, with its
 /// usage. `base64` encodes each vector as base64 of little-endian `f32`s.
 pub fn embed_response(
@@ -606,26 +543,18 @@ pub fn embed_response(
     model: &str,
     base64: bool,
 ) -> Result<(Vec<u8>, OpenAiUsage), ProviderError> {
-    let data = resp
+    let vectors = resp
         .embeddings
         .float
         .iter()
-        .enumerate()
-        .map(|(index, raw)| {
-            let embedding = if base64 {
-                let floats: Vec<f32> = serde_json::from_str(raw.get()).map_err(|_| {
-                    ProviderError::InvalidResponse("an embedding is not a list of numbers".into())
-                })?;
-                let bytes: Vec<u8> = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
-                Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
-            } else {
-                Vector::Float(raw)
-            };
-            Ok(EmbeddingItem {
-                object: "embedding",
-                index,
-                embedding,
-            })
+        .map(|raw| {
+            if !base64 {
+                return Ok(Vector::Raw(raw));
+            }
+            let floats: Vec<f64> = serde_json::from_str(raw.get()).map_err(|_| {
+                ProviderError::InvalidResponse("an embedding is not a list of numbers".into())
+            })?;
+            Ok(Vector::Base64(embeddings::base64_f32(&floats)))
         })
         .collect::<Result<Vec<_>, ProviderError>>()?;
     let meta = resp.meta.as_ref();
@@ -633,16 +562,8 @@ pub fn embed_response(
         .and_then(|m| m.billed_units.and_then(|b| b.input_tokens))
         .or_else(|| meta.and_then(|m| m.tokens.and_then(|t| t.input_tokens)))
         .map_or(0, tokens);
-    let body = serde_json::to_vec(&EmbeddingList {
-        object: "list",
-        data,
-        model,
-        usage: EmbeddingUsage {
-            prompt_tokens: prompt,
-            total_tokens: prompt,
-        },
-    })
-    .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode embeddings: {e}")))?;
+    let body = serde_json::to_vec(&embeddings::list(vectors, model, prompt))
+        .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode embeddings: {e}")))?;
     Ok((body, OpenAiUsage::new(prompt, 0)))
 }
 

@@ -13,6 +13,7 @@ pub mod anthropic_inbound;
 pub mod anthropic_stream;
 pub mod bedrock;
 pub mod cohere;
+pub mod embeddings;
 pub mod gemini;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant

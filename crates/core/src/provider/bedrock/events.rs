@@ -3,11 +3,10 @@
 //! `:message-type` to the [`StreamTranslator`] (events) or to classification (exceptions and
 //! errors), and the stream ends with `[DONE]`.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::Stream;
 use hyper::body::Incoming;
 use serde_json::Value;
 
@@ -15,6 +14,7 @@ use crate::aws_eventstream::{
     ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, EXCEPTION_TYPE, EventStreamDecoder, EventStreamError,
     MESSAGE_TYPE, Message,
 };
+use crate::provider::translated::{self, Translator};
 use crate::provider::{EventStream, ProviderError, StreamEvent, upstream};
 use crate::translate::bedrock::{StreamTranslator, classify_error};
 
@@ -26,71 +26,60 @@ pub fn events(body: Incoming, translator: StreamTranslator) -> EventStream {
 /// A response body as byte chunks, as they arrive.
 pub type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
-struct State {
-    chunks: Chunks,
-    decoder: EventStreamDecoder,
-    translator: StreamTranslator,
-    ready: VecDeque<StreamEvent>,
-    /// Nothing more is read: yield what is ready, then stop.
-    done: bool,
-}
-
 /// Translates raw body chunks; separate from [`events`] so tests (and golden tests) can feed
 /// bytes.
 pub fn translate(chunks: Chunks, translator: StreamTranslator) -> EventStream {
-    let state = State {
+    translated::translate_stream(
         chunks,
-        decoder: EventStreamDecoder::default(),
-        translator,
-        ready: VecDeque::new(),
-        done: false,
-    };
-    Box::pin(stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.ready.pop_front() {
-                return Some((Ok(event), s));
-            }
-            if s.done {
-                return None;
-            }
-            let step = match s.decoder.next_message() {
-                Ok(Some(message)) => handle(&mut s.translator, &message),
-                Ok(None) => match s.chunks.next().await {
-                    Some(Ok(bytes)) => {
-                        s.decoder.push(&bytes);
-                        Ok(Vec::new())
-                    }
-                    // Everything needed arrived: a connection lost after it changes nothing.
-                    Some(Err(_)) if s.translator.is_complete() => end(&mut s),
-                    Some(Err(e)) => Err(e),
-                    None => end(&mut s),
-                },
-                Err(e) => Err(decode_error(&e)),
-            };
-            match step {
-                Ok(values) => s.ready.extend(values.iter().map(chunk_event)),
-                Err(e) => {
-                    s.done = true;
-                    return Some((Err(e), s));
-                }
-            }
-        }
-    }))
+        Frames {
+            decoder: EventStreamDecoder::default(),
+            translator,
+        },
+    )
 }
 
-/// The body ended: check it ended on a message boundary, close the translation, add `[DONE]`.
-fn end(s: &mut State) -> Result<Vec<Value>, ProviderError> {
-    s.done = true;
-    let complete = s.translator.is_complete();
-    if let Err(e) = s.decoder.finish()
-        && !complete
-    {
-        return Err(decode_error(&e));
+/// Decoding and translation for the stream driver. Each chunk of bytes yields the chunks of the
+/// messages it completes; the events of a message that fails come after those of the messages
+/// before it.
+struct Frames {
+    decoder: EventStreamDecoder,
+    translator: StreamTranslator,
+}
+
+impl Translator for Frames {
+    type Input = Bytes;
+
+    fn push(&mut self, bytes: Bytes, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        self.decoder.push(&bytes);
+        while let Some(message) = self.decoder.next_message().map_err(|e| decode_error(&e))? {
+            out.extend(
+                handle(&mut self.translator, &message)?
+                    .iter()
+                    .map(StreamEvent::json),
+            );
+        }
+        Ok(())
     }
-    let values = s.translator.finish()?;
-    s.ready.extend(values.iter().map(chunk_event));
-    s.ready.push_back(StreamEvent::data("[DONE]"));
-    Ok(Vec::new())
+
+    /// Everything needed arrived (`messageStop` and `metadata`): a connection lost after it
+    /// changes nothing.
+    fn is_complete(&self) -> bool {
+        self.translator.is_complete()
+    }
+
+    /// The body ended: check it ended on a message boundary (unless the answer is already
+    /// whole), close the translation, add `[DONE]`.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        let complete = self.translator.is_complete();
+        if let Err(e) = self.decoder.finish()
+            && !complete
+        {
+            return Err(decode_error(&e));
+        }
+        out.extend(self.translator.finish()?.iter().map(StreamEvent::json));
+        out.push(StreamEvent::done());
+        Ok(())
+    }
 }
 
 fn handle(
@@ -129,13 +118,9 @@ fn decode_error(e: &EventStreamError) -> ProviderError {
     }
 }
 
-fn chunk_event(value: &Value) -> StreamEvent {
-    StreamEvent::data(value.to_string())
-}
-
 #[cfg(test)]
 mod tests {
-    use futures_util::TryStreamExt;
+    use futures_util::{StreamExt, TryStreamExt, stream};
     use serde_json::json;
 
     use super::*;

@@ -12,12 +12,11 @@
 
 pub mod vertex_auth;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{Stream, stream};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue};
 use hyper::body::Incoming;
@@ -26,6 +25,7 @@ use serde_json::Value;
 
 use self::vertex_auth::TokenSource;
 use super::client::HttpClient;
+use super::translated::{self, Translator};
 use super::{
     EventStream, Operation, Provider, ProviderError, ProviderResponse, StreamEvent, upstream,
 };
@@ -299,53 +299,32 @@ fn translate_events(
     events: impl Stream<Item = Result<SseEvent, ProviderError>> + Send + 'static,
     translator: StreamTranslator,
 ) -> EventStream {
-    struct State<S> {
-        events: std::pin::Pin<Box<S>>,
-        translator: StreamTranslator,
-        pending: VecDeque<StreamEvent>,
-        done: bool,
+    translated::translate_stream(events, ChunkEvents(translator))
+}
+
+/// The chat translation for the stream driver: the upstream is read to its end, whose usage
+/// chunk closes the stream.
+struct ChunkEvents(StreamTranslator);
+
+impl Translator for ChunkEvents {
+    type Input = SseEvent;
+
+    fn push(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        out.extend(self.0.push(&event.data)?.iter().map(StreamEvent::json));
+        Ok(())
     }
-    let state = State {
-        events: Box::pin(events),
-        translator,
-        pending: VecDeque::new(),
-        done: false,
-    };
-    Box::pin(stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.pending.pop_front() {
-                return Some((Ok(event), s));
-            }
-            if s.done {
-                return None;
-            }
-            let (chunks, end) = match s.events.next().await {
-                Some(Ok(event)) => (s.translator.push(&event.data), false),
-                Some(Err(e)) => (Err(e), false),
-                None => (s.translator.finish(), true),
-            };
-            let encoded =
-                chunks.and_then(|chunks| chunks.iter().map(encode).collect::<Result<Vec<_>, _>>());
-            match encoded {
-                Ok(chunks) => {
-                    s.pending.extend(chunks.into_iter().map(StreamEvent::data));
-                    if end {
-                        s.done = true;
-                        s.pending
-                            .push_back(StreamEvent::data(Bytes::from_static(b"[DONE]")));
-                    }
-                }
-                Err(e) => {
-                    s.done = true;
-                    return Some((Err(e), s));
-                }
-            }
-        }
-    }))
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        out.extend(self.0.finish()?.iter().map(StreamEvent::json));
+        out.push(StreamEvent::done());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use futures_util::StreamExt;
+
     use super::*;
 
     #[test]

@@ -4,8 +4,10 @@
 //! - The model family comes from the model id: ids containing `titan-embed` are Titan,
 //!   `cohere.embed` Cohere (cross-region profile ids such as `us.cohere.embed-v4:0` included).
 //!   Other ids (custom or provisioned model ARNs, other families) are not served.
-//! - `input` must be a string or an array of strings; token arrays are refused (neither family
-//!   takes token ids), as is an empty array.
+//! - `input`, `encoding_format` and the answer's `list` are OpenAI's, read and written as for
+//!   every provider ([`crate::translate::embeddings`]): one vector per string, token arrays
+//!   refused (neither family takes token ids), base64 of little-endian `f32`s when asked. An
+//!   empty `input` array is refused as untranslatable.
 //! - Titan embeds one text per call (`{inputText}`): the adapter makes one call per input and
 //!   sums `inputTextTokenCount`. `dimensions` is sent as `dimensions` (Titan v2: 256, 512 or
 //!   1024; v1 refuses it); a vendor `normalize` boolean in the request is passed on.
@@ -18,16 +20,15 @@
 //!   (`{"embeddings": {"float": [...]}}`: `float` when present, else the first type given).
 //!   Cohere's body carries no token count: the adapter reads Bedrock's
 //!   `x-amzn-bedrock-input-token-count` header (0 without one).
-//! - `encoding_format: "base64"` yields base64 of little-endian `f32`s, as OpenAI does (the
-//!   official SDKs ask for it by default); `float` or absent yields numbers.
 
-use base64::Engine as _;
 use portcullis_types::openai::EmbeddingRequest;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::provider::ProviderError;
-use crate::translate::{TranslateError, extra};
+use crate::translate::{TranslateError, embeddings, extra};
+
+pub use crate::translate::embeddings::wants_base64;
 
 /// The most texts Cohere embedding models take in one call.
 pub const COHERE_MAX_TEXTS: usize = 96;
@@ -52,32 +53,13 @@ impl Family {
     }
 }
 
-/// The texts to embed.
+/// The texts to embed; an empty array is refused (there is nothing to call either family with).
 pub fn inputs(req: &EmbeddingRequest) -> Result<Vec<String>, TranslateError> {
-    let invalid = TranslateError::UnsupportedValue { field: "input" };
-    match serde_json::from_str::<Value>(req.input.get()) {
-        Ok(Value::String(text)) => Ok(vec![text]),
-        Ok(Value::Array(items)) if !items.is_empty() => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(text) => Ok(text),
-                _ => Err(invalid.clone()),
-            })
-            .collect(),
-        Ok(_) => Err(invalid),
-        Err(_) => Err(TranslateError::InvalidField { field: "input" }),
+    let texts = embeddings::texts(req)?;
+    if texts.is_empty() {
+        return Err(TranslateError::UnsupportedValue { field: "input" });
     }
-}
-
-/// Whether the client asked for base64 vectors (`encoding_format`).
-pub fn wants_base64(req: &EmbeddingRequest) -> Result<bool, TranslateError> {
-    match extra::<String>(&req.extra, "encoding_format")?.as_deref() {
-        None | Some("float") => Ok(false),
-        Some("base64") => Ok(true),
-        Some(_) => Err(TranslateError::UnsupportedValue {
-            field: "encoding_format",
-        }),
-    }
+    Ok(texts)
 }
 
 /// The Titan `InvokeModel` body for one text.
@@ -165,32 +147,5 @@ pub fn embeddings_response(
     prompt_tokens: u64,
     base64: bool,
 ) -> Value {
-    let data: Vec<Value> = vectors
-        .iter()
-        .enumerate()
-        .map(|(index, v)| {
-            let embedding = if base64 {
-                Value::String(f32_base64(v))
-            } else {
-                json!(v)
-            };
-            json!({"object": "embedding", "index": index, "embedding": embedding})
-        })
-        .collect();
-    json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    })
-}
-
-/// Base64 of the little-endian `f32`s of `v`, as OpenAI encodes `encoding_format: "base64"`.
-fn f32_base64(v: &[f64]) -> String {
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "embeddings are f32 on the wire"
-    )]
-    let bytes: Vec<u8> = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    embeddings::float_list(vectors, base64, model, prompt_tokens)
 }

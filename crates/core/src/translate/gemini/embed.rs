@@ -1,12 +1,11 @@
 //! OpenAI embeddings <-> Gemini: `batchEmbedContents` on AI Studio, `:predict` on Vertex AI.
 //!
 //! Choices:
-//! - `input` is a string or an array of strings, one embedding each, in order. Token arrays
-//!   (OpenAI's pre-tokenized input) have no Gemini equivalent and are refused, as is an empty
-//!   array.
+//! - `input`, `encoding_format` and the answer's `list` are OpenAI's, read and written as for
+//!   every provider ([`crate::translate::embeddings`]): one embedding per string, token arrays
+//!   refused, base64 honoured from the returned floats. An empty `input` array is malformed.
 //! - `dimensions` is `outputDimensionality` (per request on AI Studio, in `parameters` on
-//!   Vertex AI). `encoding_format: "base64"` (the OpenAI SDKs' default) is honoured by encoding
-//!   the returned floats as little-endian `f32`s, as OpenAI does. `user` is dropped.
+//!   Vertex AI). `user` is dropped.
 //! - AI Studio: `{requests: [{model: "models/<model>", content: {parts: [{text}]}}]}`, answered
 //!   with `{embeddings: [{values}]}`. It reports no token counts, so usage is 0 unless the
 //!   response carries `usageMetadata.promptTokenCount`.
@@ -15,7 +14,6 @@
 //!   the `token_count`s.
 //! - A response with another number of vectors than inputs is an invalid response.
 
-use base64::Engine as _;
 use portcullis_types::Usage;
 use portcullis_types::openai::EmbeddingRequest;
 use serde::Deserialize;
@@ -23,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::Flavor;
 use crate::provider::ProviderError;
-use crate::translate::TranslateError;
+use crate::translate::{TranslateError, embeddings, extra};
 
 /// A translated embeddings request: the body to send and what reading the answer needs.
 #[derive(Clone)]
@@ -51,42 +49,12 @@ pub fn embed_request(
     model: &str,
     flavor: Flavor,
 ) -> Result<EmbedPlan, TranslateError> {
-    let invalid = TranslateError::InvalidField { field: "input" };
-    let texts: Vec<String> = match serde_json::from_str::<Value>(req.input.get()) {
-        Ok(Value::String(text)) => vec![text],
-        Ok(Value::Array(items)) if !items.is_empty() => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(text) => Ok(text),
-                Value::Number(_) | Value::Array(_) => {
-                    Err(TranslateError::UnsupportedValue { field: "input" })
-                }
-                _ => Err(invalid.clone()),
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(invalid),
-    };
-    let dimensions = match req.extra.get("dimensions") {
-        None => None,
-        Some(raw) => serde_json::from_str::<Option<u64>>(raw.get()).map_err(|_| {
-            TranslateError::InvalidField {
-                field: "dimensions",
-            }
-        })?,
-    };
-    let base64 = match req.extra.get("encoding_format") {
-        None => false,
-        Some(raw) => match serde_json::from_str::<Option<String>>(raw.get()).as_ref() {
-            Ok(None) => false,
-            Ok(Some(f)) if f == "float" => false,
-            Ok(Some(f)) if f == "base64" => true,
-            _ => {
-                return Err(TranslateError::UnsupportedValue {
-                    field: "encoding_format",
-                });
-            }
-        },
-    };
+    let texts = embeddings::texts(req)?;
+    if texts.is_empty() {
+        return Err(TranslateError::InvalidField { field: "input" });
+    }
+    let dimensions = extra::<u64>(&req.extra, "dimensions")?;
+    let base64 = embeddings::wants_base64(req)?;
     let inputs = texts.len();
     let body = match flavor {
         Flavor::AiStudio => {
@@ -210,26 +178,8 @@ pub fn embed_response(
             plan.inputs
         )));
     }
-    let data: Vec<Value> = vectors
-        .into_iter()
-        .enumerate()
-        .map(|(index, values)| {
-            let embedding = if plan.base64 {
-                Value::String(base64_f32(&values))
-            } else {
-                json!(values)
-            };
-            json!({ "object": "embedding", "index": index, "embedding": embedding })
-        })
-        .collect();
-    let usage = Usage::new(prompt_tokens, 0);
-    let body = json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": { "prompt_tokens": usage.prompt_tokens, "total_tokens": usage.total_tokens },
-    });
-    Ok((body, usage))
+    let body = embeddings::float_list(&vectors, plan.base64, model, prompt_tokens);
+    Ok((body, Usage::new(prompt_tokens, 0)))
 }
 
 /// A token count Vertex AI writes as a JSON number (sometimes with a fraction): whole tokens.
@@ -239,13 +189,4 @@ fn token_count(count: f64) -> u64 {
     } else {
         0
     }
-}
-
-/// Base64 of the little-endian bytes of `values`, as OpenAI encodes `encoding_format: "base64"`.
-fn base64_f32(values: &[f64]) -> String {
-    let bytes: Vec<u8> = values
-        .iter()
-        .flat_map(|v| (*v as f32).to_le_bytes())
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
