@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 
 use super::{TranslateError, extra};
 
-/// The texts of the request's `input`, in order.
+/// The texts of the request's `input`, in order. An empty array is malformed, as OpenAI has it:
+/// there is nothing to embed.
 pub fn texts(req: &EmbeddingRequest) -> Result<Vec<String>, TranslateError> {
     let malformed = TranslateError::InvalidField { field: "input" };
     let text = |value: Value| match value {
@@ -35,6 +36,7 @@ pub fn texts(req: &EmbeddingRequest) -> Result<Vec<String>, TranslateError> {
         _ => Err(malformed.clone()),
     };
     match serde_json::from_str::<Value>(req.input.get()) {
+        Ok(Value::Array(items)) if items.is_empty() => Err(malformed),
         Ok(Value::Array(items)) => items.into_iter().map(text).collect(),
         Ok(value) => text(value).map(|t| vec![t]),
         Err(_) => Err(malformed),
@@ -179,7 +181,10 @@ mod tests {
     fn inputs_are_strings() {
         assert_eq!(texts(&request(json!("a"))).unwrap(), ["a"]);
         assert_eq!(texts(&request(json!(["a", "b"]))).unwrap(), ["a", "b"]);
-        assert!(texts(&request(json!([]))).unwrap().is_empty());
+        assert_eq!(
+            texts(&request(json!([]))).unwrap_err(),
+            TranslateError::InvalidField { field: "input" }
+        );
         let tokens = TranslateError::UnsupportedValue { field: "input" };
         for input in [json!(3), json!([1, 2]), json!([[1, 2]]), json!(["a", 1])] {
             assert_eq!(texts(&request(input)).unwrap_err(), tokens);

@@ -53,13 +53,9 @@ impl Family {
     }
 }
 
-/// The texts to embed; an empty array is refused (there is nothing to call either family with).
+/// The texts to embed.
 pub fn inputs(req: &EmbeddingRequest) -> Result<Vec<String>, TranslateError> {
-    let texts = embeddings::texts(req)?;
-    if texts.is_empty() {
-        return Err(TranslateError::UnsupportedValue { field: "input" });
-    }
-    Ok(texts)
+    embeddings::texts(req)
 }
 
 /// The Titan `InvokeModel` body for one text.

@@ -764,13 +764,18 @@ fn embedding_inputs_and_families() {
     assert_eq!(embeddings::inputs(&req).unwrap(), ["one"]);
     let req = embedding_request(json!({"model": "e", "input": ["a", "b"]}));
     assert_eq!(embeddings::inputs(&req).unwrap(), ["a", "b"]);
-    for bad in [json!([]), json!([1, 2]), json!([[1]]), json!(3)] {
+    for bad in [json!([1, 2]), json!([[1]]), json!(3)] {
         let req = embedding_request(json!({"model": "e", "input": bad}));
         assert_eq!(
             embeddings::inputs(&req).unwrap_err(),
             TranslateError::UnsupportedValue { field: "input" }
         );
     }
+    let req = embedding_request(json!({"model": "e", "input": []}));
+    assert_eq!(
+        embeddings::inputs(&req).unwrap_err(),
+        TranslateError::InvalidField { field: "input" }
+    );
     assert_eq!(
         Family::of("amazon.titan-embed-text-v2:0"),
         Some(Family::Titan)

@@ -50,9 +50,6 @@ pub fn embed_request(
     flavor: Flavor,
 ) -> Result<EmbedPlan, TranslateError> {
     let texts = embeddings::texts(req)?;
-    if texts.is_empty() {
-        return Err(TranslateError::InvalidField { field: "input" });
-    }
     let dimensions = extra::<u64>(&req.extra, "dimensions")?;
     let base64 = embeddings::wants_base64(req)?;
     let inputs = texts.len();
