@@ -451,7 +451,15 @@ async fn native_messages_and_count_tokens_pass_through_unchanged() {
         "vendor_field": {"kept": [1, 2.50]}
     });
 
-    let response = native(&gw.url("/v1/messages"), &body).send().await.unwrap();
+    // The client's betas (as coding agents send them) join the configured ones.
+    let response = native(&gw.url("/v1/messages"), &body)
+        .header(
+            "anthropic-beta",
+            "interleaved-thinking-2025-05-14, prompt-caching-2024-07-31",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(
@@ -466,6 +474,10 @@ async fn native_messages_and_count_tokens_pass_through_unchanged() {
     assert_eq!(sent.body, expected, "forwarded as the client sent it");
     assert_eq!(sent.headers["x-api-key"], wire.api_key);
     assert_ne!(sent.headers["x-api-key"], TEST_KEY);
+    assert_eq!(
+        sent.headers["anthropic-beta"],
+        "prompt-caching-2024-07-31,token-efficient-tools-2025-02-19,interleaved-thinking-2025-05-14"
+    );
 
     // Streamed: every event, named, in order, data unchanged.
     let mut streamed = body.clone();

@@ -20,7 +20,7 @@ pub mod resolve;
 pub mod stream;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use portcullis_types::anthropic::{CountTokensRequest, MessagesRequest};
 use portcullis_types::openai::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest};
 use serde::Serialize;
@@ -41,9 +41,41 @@ pub enum ApiRequest {
     Completion(CompletionRequest),
     Embedding(EmbeddingRequest),
     /// Anthropic's Messages API (inbound `/v1/messages`).
-    Messages(Box<MessagesRequest>),
+    Messages(Box<AnthropicCall<MessagesRequest>>),
     /// Anthropic's `/v1/messages/count_tokens`.
-    CountTokens(Box<CountTokensRequest>),
+    CountTokens(Box<AnthropicCall<CountTokensRequest>>),
+}
+
+/// An Anthropic request with the client's `anthropic-beta` header. A native Anthropic provider
+/// forwards the betas (the features they turn on change the request's meaning, and coding
+/// agents rely on them); a translation to another provider has no use for them. Serializes as
+/// the body alone.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct AnthropicCall<T> {
+    pub body: T,
+    #[serde(skip)]
+    pub beta: Option<HeaderValue>,
+}
+
+impl<T> AnthropicCall<T> {
+    pub fn new(body: T) -> Self {
+        Self { body, beta: None }
+    }
+}
+
+impl<T> std::ops::Deref for AnthropicCall<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.body
+    }
+}
+
+impl<T> std::ops::DerefMut for AnthropicCall<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.body
+    }
 }
 
 impl ApiRequest {
@@ -99,6 +131,25 @@ impl ApiRequest {
             Self::Embedding(_) | Self::CountTokens(_) => None,
         };
         opts.and_then(|o| o.include_usage) == Some(true)
+    }
+
+    /// Keeps the client's `anthropic-beta` header on an Anthropic request (others ignore it).
+    pub fn set_anthropic_beta(&mut self, beta: Option<&HeaderValue>) {
+        let beta = beta.cloned();
+        match self {
+            Self::Messages(r) => r.beta = beta,
+            Self::CountTokens(r) => r.beta = beta,
+            Self::Chat(_) | Self::Completion(_) | Self::Embedding(_) => {}
+        }
+    }
+
+    /// The client's `anthropic-beta` header of an Anthropic request.
+    pub fn anthropic_beta(&self) -> Option<&HeaderValue> {
+        match self {
+            Self::Messages(r) => r.beta.as_ref(),
+            Self::CountTokens(r) => r.beta.as_ref(),
+            Self::Chat(_) | Self::Completion(_) | Self::Embedding(_) => None,
+        }
     }
 
     /// The JSON body for an upstream of the request's own API family (OpenAI-compatible for
@@ -167,6 +218,7 @@ async fn run(
     let principal = runtime.keys.authenticate(headers)?;
     ctx.key_name = Some(principal.key_name.clone());
     let mut request = parse::parse(op, body)?;
+    request.set_anthropic_beta(headers.get("anthropic-beta"));
     ctx.model = Some(request.model().into());
     ctx.stream = request.is_stream();
     ctx.client_wants_usage = request.client_wants_usage();

@@ -6,7 +6,7 @@ use portcullis_types::error::scrubbed;
 use portcullis_types::raw;
 use serde::de::DeserializeOwned;
 
-use super::ApiRequest;
+use super::{AnthropicCall, ApiRequest};
 use crate::error::RequestError;
 use crate::provider::Operation;
 
@@ -15,8 +15,10 @@ pub fn parse(op: Operation, body: &[u8]) -> Result<ApiRequest, RequestError> {
         Operation::Chat => ApiRequest::Chat(typed(body)?),
         Operation::Completion => ApiRequest::Completion(typed(body)?),
         Operation::Embedding => ApiRequest::Embedding(typed(body)?),
-        Operation::Messages => ApiRequest::Messages(Box::new(typed(body)?)),
-        Operation::CountTokens => ApiRequest::CountTokens(Box::new(typed(body)?)),
+        Operation::Messages => ApiRequest::Messages(Box::new(AnthropicCall::new(typed(body)?))),
+        Operation::CountTokens => {
+            ApiRequest::CountTokens(Box::new(AnthropicCall::new(typed(body)?)))
+        }
     };
     check(&request)?;
     Ok(request)

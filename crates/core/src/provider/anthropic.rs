@@ -7,9 +7,9 @@
 //!   `/v1/messages` or `/v1/messages/count_tokens`, and the answer comes back unchanged: the body
 //!   as received, a stream as its named events. The gateway reads only the usage.
 //!
-//! Headers: `x-api-key`, `anthropic-version` and `anthropic-beta` from the config (the client's
-//! own `anthropic-beta` cannot reach an adapter through the `Provider` trait today), then the
-//! configured extra headers. Errors (`{"type":"error","error":{"type":..,"message":..}}`, also
+//! Headers: `x-api-key`, `anthropic-version`, `anthropic-beta` (the configured betas, plus on
+//! the native path the client's own, which change what its request means), then the configured
+//! extra headers. Errors (`{"type":"error","error":{"type":..,"message":..}}`, also
 //! as an in-stream `error` event) are classified by their type and message; 529 is overloaded.
 //! Embeddings and legacy completions are not served.
 
@@ -75,15 +75,21 @@ impl AnthropicProvider {
         }
     }
 
-    fn build(&self, uri: &http::Uri, body: Vec<u8>, stream: bool) -> Request<Full<Bytes>> {
+    fn build(
+        &self,
+        uri: &http::Uri,
+        body: Vec<u8>,
+        stream: bool,
+        client_beta: Option<&HeaderValue>,
+    ) -> Request<Full<Bytes>> {
         let mut request = upstream::post_json(uri, body, stream);
         let headers = request.headers_mut();
         if let Some(key) = &self.api_key {
             headers.insert(X_API_KEY, key.clone());
         }
         headers.insert(ANTHROPIC_VERSION, self.version.clone());
-        if let Some(beta) = &self.beta {
-            headers.insert(ANTHROPIC_BETA, beta.clone());
+        if let Some(beta) = merge_betas(self.beta.as_ref(), client_beta) {
+            headers.insert(ANTHROPIC_BETA, beta);
         }
         for (name, value) in &self.headers {
             headers.append(name, value.clone());
@@ -97,8 +103,10 @@ impl AnthropicProvider {
         uri: &http::Uri,
         body: Vec<u8>,
         stream: bool,
+        client_beta: Option<&HeaderValue>,
     ) -> Result<Incoming, ProviderError> {
-        let response = upstream::send(&self.client, self.build(uri, body, stream)).await?;
+        let request = self.build(uri, body, stream, client_beta);
+        let response = upstream::send(&self.client, request).await?;
         let status = response.status();
         if !status.is_success() {
             let body = upstream::read_error_body(response.into_body()).await;
@@ -119,7 +127,7 @@ impl AnthropicProvider {
         translated.stream = stream.then_some(true);
         let body = serde_json::to_vec(&translated)
             .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
-        let body = self.send(&self.messages_url, body, stream).await?;
+        let body = self.send(&self.messages_url, body, stream, None).await?;
         if stream {
             return Ok(ProviderResponse::Stream(chat_events(
                 upstream::sse_events(body),
@@ -155,7 +163,9 @@ impl AnthropicProvider {
         let body = request
             .to_upstream_json(false)
             .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
-        let body = self.send(uri, body, stream).await?;
+        let body = self
+            .send(uri, body, stream, request.anthropic_beta())
+            .await?;
         if stream {
             return Ok(ProviderResponse::Stream(native_events(
                 upstream::sse_events(body),
@@ -202,6 +212,34 @@ impl Provider for AnthropicProvider {
             _ => Err(ProviderError::Unsupported(op.endpoint())),
         }
     }
+}
+
+/// The configured betas, then the client's ones not already among them, as one header value.
+fn merge_betas(
+    configured: Option<&HeaderValue>,
+    client: Option<&HeaderValue>,
+) -> Option<HeaderValue> {
+    let names = |v: Option<&HeaderValue>| -> Vec<String> {
+        v.and_then(|v| v.to_str().ok())
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut all = names(configured);
+    for name in names(client) {
+        if !all.contains(&name) {
+            all.push(name);
+        }
+    }
+    if all.is_empty() {
+        return None;
+    }
+    HeaderValue::try_from(all.join(",")).ok()
 }
 
 fn now() -> u64 {
@@ -321,6 +359,19 @@ fn native_event(event: SseEvent, stopped: &mut bool) -> Result<StreamEvent, Prov
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn client_betas_join_the_configured_ones_once() {
+        let h = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(merge_betas(None, None), None);
+        assert_eq!(merge_betas(Some(&h("a,b")), None), Some(h("a,b")));
+        assert_eq!(merge_betas(None, Some(&h(" c , ,d"))), Some(h("c,d")));
+        assert_eq!(
+            merge_betas(Some(&h("a,b")), Some(&h("b, c"))),
+            Some(h("a,b,c"))
+        );
+    }
+
     use futures_util::stream;
 
     use super::*;
