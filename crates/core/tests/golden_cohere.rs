@@ -45,10 +45,12 @@ fn stream(name: &str) -> Vec<Value> {
     let mut translator = ChatStream::new("command-a-03-2025", CREATED);
     let mut chunks = Vec::new();
     while let Some(event) = decoder.next_event().unwrap() {
+        let out = translator
+            .push(event.event.as_deref(), &event.data)
+            .unwrap();
         chunks.extend(
-            translator
-                .push(event.event.as_deref(), &event.data)
-                .unwrap(),
+            out.iter()
+                .map(|c| serde_json::from_slice::<Value>(c).unwrap()),
         );
     }
     translator.finish().unwrap();

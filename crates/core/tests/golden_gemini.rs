@@ -94,7 +94,7 @@ fn translate_stream(bytes: &[u8]) -> Vec<Value> {
     events.extend(decoder.finish().unwrap());
     for event in events {
         match translator.push(&event.data) {
-            Ok(chunks) => out.extend(chunks),
+            Ok(chunks) => out.extend(chunks.iter().map(parse)),
             Err(e) => {
                 out.push(error_json(&e));
                 return out;
@@ -102,10 +102,15 @@ fn translate_stream(bytes: &[u8]) -> Vec<Value> {
         }
     }
     match translator.finish() {
-        Ok(chunks) => out.extend(chunks),
+        Ok(chunks) => out.extend(chunks.iter().map(parse)),
         Err(e) => out.push(error_json(&e)),
     }
     out
+}
+
+/// A serialized chunk, parsed back for the snapshot.
+fn parse(chunk: &bytes::Bytes) -> Value {
+    serde_json::from_slice(chunk).unwrap()
 }
 
 #[test]

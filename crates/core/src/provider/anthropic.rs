@@ -291,7 +291,7 @@ impl Translator for ChatEvents {
 
 fn to_event(chunk: Chunk) -> StreamEvent {
     match chunk {
-        Chunk::Json(value) => StreamEvent::json(&value),
+        Chunk::Json(bytes) => StreamEvent::data(bytes),
         Chunk::Done => StreamEvent::done(),
     }
 }

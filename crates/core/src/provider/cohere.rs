@@ -200,7 +200,7 @@ impl Translator for ChatEvents {
 
     fn push(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
         let chunks = self.0.push(event.event.as_deref(), &event.data)?;
-        out.extend(chunks.iter().map(StreamEvent::json));
+        out.extend(chunks.into_iter().map(StreamEvent::data));
         Ok(())
     }
 

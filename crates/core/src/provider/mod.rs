@@ -112,13 +112,6 @@ impl StreamEvent {
         }
     }
 
-    /// An OpenAI chunk (or any JSON payload), unnamed.
-    pub fn json(value: &serde_json::Value) -> Self {
-        // `to_vec` writes straight into bytes; `to_string` goes through `Display` and a
-        // formatter, about twice the instructions per chunk.
-        Self::data(serde_json::to_vec(value).unwrap_or_default())
-    }
-
     /// OpenAI's end of stream, `[DONE]`.
     pub fn done() -> Self {
         Self::data(Bytes::from_static(b"[DONE]"))

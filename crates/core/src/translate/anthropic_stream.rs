@@ -28,20 +28,23 @@
 //!   goes with) and message; `ping` and unknown event types are ignored, and so is anything
 //!   after `message_stop`. A stream that ends before `message_stop` is broken ([`ChatStream::finish`]).
 
+use bytes::Bytes;
 use http::StatusCode;
+use portcullis_types::Usage;
 use portcullis_types::anthropic::{
     ContentBlock, ContentDelta, DeltaUsage, ErrorDetail, StreamEvent, Usage as AnthropicUsage,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::anthropic::finish_reason;
+use super::openai_chunk::ChunkWriter;
 use crate::provider::{ProviderError, upstream};
 use crate::sse::SseEvent;
 
-/// One output of the translator: an OpenAI chunk, or the final `[DONE]`.
+/// One output of the translator: a serialized OpenAI chunk, or the final `[DONE]`.
 #[derive(Clone, PartialEq)]
 pub enum Chunk {
-    Json(Value),
+    Json(Bytes),
     Done,
 }
 
@@ -56,10 +59,11 @@ impl std::fmt::Debug for Chunk {
 }
 
 impl Chunk {
-    /// The chunk as JSON, `[DONE]` as the JSON string `"[DONE]"` (for tests and snapshots).
+    /// The chunk parsed back into JSON, `[DONE]` as the JSON string `"[DONE]"` (for tests and
+    /// snapshots; `Null` if the bytes were not JSON, which the writer never produces).
     pub fn to_value(&self) -> Value {
         match self {
-            Self::Json(v) => v.clone(),
+            Self::Json(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
             Self::Done => Value::String("[DONE]".to_owned()),
         }
     }
@@ -91,9 +95,8 @@ struct Counts {
 
 /// The translator of one stream.
 pub struct ChatStream {
-    created: u64,
-    id: String,
-    model: String,
+    /// Holds the chunks' `id` and `model` (from `message_start`) and `created`.
+    writer: ChunkWriter,
     started: bool,
     /// Anthropic block index -> what it is, in start order (a stream has few blocks).
     blocks: Vec<(u32, Block)>,
@@ -107,8 +110,8 @@ impl std::fmt::Debug for ChatStream {
     /// Ids, names and counts; never content or arguments.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatStream")
-            .field("id", &self.id)
-            .field("model", &self.model)
+            .field("id", &self.writer.id)
+            .field("model", &self.writer.model)
             .field("started", &self.started)
             .field("blocks", &self.blocks.len())
             .field("tools", &self.tools)
@@ -122,9 +125,7 @@ impl ChatStream {
     /// A translator whose chunks say `created` (Unix seconds).
     pub fn new(created: u64) -> Self {
         Self {
-            created,
-            id: String::new(),
-            model: String::new(),
+            writer: ChunkWriter::new(String::new(), String::new(), created),
             started: false,
             blocks: Vec::new(),
             tools: 0,
@@ -164,10 +165,10 @@ impl ChatStream {
                     return Err(broken("a second message_start"));
                 }
                 self.started = true;
-                self.id = message.id;
-                self.model = message.model;
+                self.writer.id = message.id;
+                self.writer.model = message.model;
                 self.counts = counts(&message.usage);
-                out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+                out.push(Chunk::Json(self.writer.role()));
             }
             StreamEvent::ContentBlockStart {
                 index,
@@ -177,25 +178,21 @@ impl ChatStream {
                 self.check_started()?;
                 let block = match content_block {
                     ContentBlock::Text(t) => {
-                        self.text(&mut out, "content", &t.text);
+                        self.text(&mut out, ChunkWriter::content, &t.text);
                         Block::Text
                     }
                     ContentBlock::Thinking(t) => {
-                        self.text(&mut out, "reasoning_content", &t.thinking);
+                        self.text(&mut out, ChunkWriter::reasoning, &t.thinking);
                         Block::Thinking
                     }
                     ContentBlock::ToolUse(t) => {
                         let tool = self.tools;
                         self.tools = self.tools.saturating_add(1);
-                        out.push(self.chunk(
-                            json!({"tool_calls": [{
-                                "index": tool,
-                                "id": t.id,
-                                "type": "function",
-                                "function": {"name": t.name, "arguments": ""},
-                            }]}),
-                            None,
-                        ));
+                        out.push(Chunk::Json(self.writer.tool_call_start(
+                            tool as usize,
+                            &t.id,
+                            &t.name,
+                        )));
                         Block::Tool {
                             index: tool,
                             input: t.input.get().to_owned(),
@@ -209,9 +206,11 @@ impl ChatStream {
             StreamEvent::ContentBlockDelta { index, delta, .. } => {
                 self.check_started()?;
                 match delta {
-                    ContentDelta::Text { text } => self.text(&mut out, "content", &text),
+                    ContentDelta::Text { text } => {
+                        self.text(&mut out, ChunkWriter::content, &text);
+                    }
                     ContentDelta::Thinking { thinking } => {
-                        self.text(&mut out, "reasoning_content", &thinking);
+                        self.text(&mut out, ChunkWriter::reasoning, &thinking);
                     }
                     ContentDelta::InputJson { partial_json } => {
                         let fragment = match self.block(index) {
@@ -223,7 +222,7 @@ impl ChatStream {
                             _ => return Err(broken("a tool input delta outside a tool call")),
                         };
                         if let Some(tool) = fragment {
-                            out.push(self.arguments(tool, partial_json));
+                            out.push(self.arguments(tool, &partial_json));
                         }
                     }
                     ContentDelta::Signature { .. }
@@ -242,7 +241,7 @@ impl ChatStream {
                     _ => None,
                 };
                 if let Some((tool, input)) = pending {
-                    out.push(self.arguments(tool, input));
+                    out.push(self.arguments(tool, &input));
                 }
             }
             StreamEvent::MessageDelta { delta, usage, .. } => {
@@ -252,14 +251,14 @@ impl ChatStream {
                     && !self.finished
                 {
                     self.finished = true;
-                    out.push(self.chunk(json!({}), Some(finish_reason(reason))));
+                    out.push(Chunk::Json(self.writer.finish(finish_reason(reason))));
                 }
             }
             StreamEvent::MessageStop => {
                 self.check_started()?;
                 if !self.finished {
                     self.finished = true;
-                    out.push(self.chunk(json!({}), Some("stop")));
+                    out.push(Chunk::Json(self.writer.finish("stop")));
                 }
                 out.push(self.usage_chunk());
                 out.push(Chunk::Done);
@@ -317,56 +316,32 @@ impl ChatStream {
         }
     }
 
-    /// Sends `text` as `delta.<field>` unless it is empty.
-    fn text(&self, out: &mut Vec<Chunk>, field: &str, text: &str) {
+    /// Sends `text` as the delta `write` makes of it, unless it is empty.
+    fn text(&self, out: &mut Vec<Chunk>, write: fn(&ChunkWriter, &str) -> Bytes, text: &str) {
         if !text.is_empty() {
-            let mut delta = serde_json::Map::new();
-            delta.insert(field.to_owned(), Value::String(text.to_owned()));
-            out.push(self.chunk(Value::Object(delta), None));
+            out.push(Chunk::Json(write(&self.writer, text)));
         }
     }
 
-    fn arguments(&self, tool: u32, fragment: String) -> Chunk {
-        self.chunk(
-            json!({"tool_calls": [{"index": tool, "function": {"arguments": fragment}}]}),
-            None,
-        )
+    fn arguments(&self, tool: u32, fragment: &str) -> Chunk {
+        Chunk::Json(self.writer.tool_call_arguments(tool as usize, fragment))
     }
 
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Chunk {
-        Chunk::Json(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "delta": delta,
-                "logprobs": null,
-                "finish_reason": finish_reason,
-            }],
-        }))
-    }
-
+    /// Anthropic counts no reasoning tokens apart: `completion_tokens_details` is left out.
     fn usage_chunk(&self) -> Chunk {
         let c = self.counts;
         let prompt = c
             .input
             .saturating_add(c.cache_read)
             .saturating_add(c.cache_write);
-        Chunk::Json(json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": c.output,
-                "total_tokens": prompt.saturating_add(c.output),
-                "prompt_tokens_details": {"cached_tokens": c.cache_read},
-            },
-        }))
+        let usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: c.output,
+            total_tokens: prompt.saturating_add(c.output),
+            cached_tokens: c.cache_read,
+            reasoning_tokens: 0,
+        };
+        Chunk::Json(self.writer.usage_without_reasoning(&usage))
     }
 }
 

@@ -15,6 +15,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod embeddings;
 pub mod gemini;
+pub mod openai_chunk;
 
 /// Why an OpenAI request cannot be expressed in a provider's native format. Every variant
 /// carries only structural names (fields, part types, ids), never content.

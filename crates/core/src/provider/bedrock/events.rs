@@ -8,7 +8,6 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 use hyper::body::Incoming;
-use serde_json::Value;
 
 use crate::aws_eventstream::{
     ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, EXCEPTION_TYPE, EventStreamDecoder, EventStreamError,
@@ -54,8 +53,8 @@ impl Translator for Frames {
         while let Some(message) = self.decoder.next_message().map_err(|e| decode_error(&e))? {
             out.extend(
                 handle(&mut self.translator, &message)?
-                    .iter()
-                    .map(StreamEvent::json),
+                    .into_iter()
+                    .map(StreamEvent::data),
             );
         }
         Ok(())
@@ -76,7 +75,7 @@ impl Translator for Frames {
         {
             return Err(decode_error(&e));
         }
-        out.extend(self.translator.finish()?.iter().map(StreamEvent::json));
+        out.extend(self.translator.finish()?.into_iter().map(StreamEvent::data));
         out.push(StreamEvent::done());
         Ok(())
     }
@@ -85,7 +84,7 @@ impl Translator for Frames {
 fn handle(
     translator: &mut StreamTranslator,
     message: &Message,
-) -> Result<Vec<Value>, ProviderError> {
+) -> Result<Vec<Bytes>, ProviderError> {
     match message.header_str(MESSAGE_TYPE) {
         Some("event") | None => {
             let event_type = message.header_str(EVENT_TYPE).unwrap_or_default();
@@ -121,7 +120,7 @@ fn decode_error(e: &EventStreamError) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use futures_util::{StreamExt, TryStreamExt, stream};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::aws_eventstream::{CONTENT_TYPE, HeaderValue, encode_message};

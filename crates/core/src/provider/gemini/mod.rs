@@ -310,12 +310,12 @@ impl Translator for ChunkEvents {
     type Input = SseEvent;
 
     fn push(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        out.extend(self.0.push(&event.data)?.iter().map(StreamEvent::json));
+        out.extend(self.0.push(&event.data)?.into_iter().map(StreamEvent::data));
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        out.extend(self.0.finish()?.iter().map(StreamEvent::json));
+        out.extend(self.0.finish()?.into_iter().map(StreamEvent::data));
         out.push(StreamEvent::done());
         Ok(())
     }

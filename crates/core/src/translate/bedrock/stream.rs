@@ -18,14 +18,15 @@
 //! - Unknown event types are ignored (Bedrock adds events; a gateway should not break on them).
 //!   A payload that is not the JSON its event type promises is a malformed stream.
 
+use bytes::Bytes;
 use http::StatusCode;
 use portcullis_types::Usage;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::PLACEHOLDER_TOOL;
-use super::response::{TokenUsage, finish_reason, usage_json};
+use super::response::{TokenUsage, finish_reason};
 use crate::provider::{ProviderError, upstream};
+use crate::translate::openai_chunk::ChunkWriter;
 
 /// The status a Bedrock error type stands for, for classification. Converse's own statuses,
 /// except that a model's failure (`ModelErrorException`, `modelStreamErrorException`, HTTP 424
@@ -141,12 +142,10 @@ enum ToolBlock {
     Hidden,
 }
 
-/// Turns ConverseStream events, one at a time, into OpenAI chunks.
+/// Turns ConverseStream events, one at a time, into serialized OpenAI chunks.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
+    writer: ChunkWriter,
     started: bool,
     /// Tool blocks seen, by `contentBlockIndex` (few per answer: a scan beats a map).
     tools: Vec<(u64, ToolBlock)>,
@@ -159,9 +158,7 @@ impl StreamTranslator {
     /// A translator whose chunks carry `id`, `model` and `created`.
     pub fn new(id: impl Into<String>, model: impl Into<String>, created: u64) -> Self {
         Self {
-            id: id.into(),
-            model: model.into(),
-            created,
+            writer: ChunkWriter::new(id, model, created),
             started: false,
             tools: Vec::new(),
             shown_calls: 0,
@@ -181,7 +178,7 @@ impl StreamTranslator {
     }
 
     /// Translates one event (`:event-type` and its JSON payload) into zero or more chunks.
-    pub fn push(&mut self, event_type: &str, payload: &[u8]) -> Result<Vec<Value>, ProviderError> {
+    pub fn push(&mut self, event_type: &str, payload: &[u8]) -> Result<Vec<Bytes>, ProviderError> {
         let mut out = Vec::new();
         match event_type {
             "messageStart" => self.start(&mut out),
@@ -194,15 +191,10 @@ impl StreamTranslator {
                         let index = self.shown_calls;
                         self.shown_calls += 1;
                         self.start(&mut out);
-                        out.push(self.chunk(
-                            json!({"tool_calls": [{
-                                "index": index,
-                                "id": tool.tool_use_id,
-                                "type": "function",
-                                "function": {"name": tool.name, "arguments": ""},
-                            }]}),
-                            None,
-                        ));
+                        out.push(
+                            self.writer
+                                .tool_call_start(index, &tool.tool_use_id, &tool.name),
+                        );
                         ToolBlock::Shown(index)
                     };
                     self.tools.push((event.content_block_index, block));
@@ -213,7 +205,7 @@ impl StreamTranslator {
                 let delta = event.delta;
                 if let Some(text) = delta.text.filter(|t| !t.is_empty()) {
                     self.start(&mut out);
-                    out.push(self.chunk(json!({"content": text}), None));
+                    out.push(self.writer.content(&text));
                 }
                 if let Some(text) = delta
                     .reasoning_content
@@ -221,18 +213,14 @@ impl StreamTranslator {
                     .filter(|t| !t.is_empty())
                 {
                     self.start(&mut out);
-                    out.push(self.chunk(json!({"reasoning_content": text}), None));
+                    out.push(self.writer.reasoning(&text));
                 }
                 if let Some(tool) = delta.tool_use {
                     match self.tool_block(event.content_block_index) {
                         Some(ToolBlock::Shown(_)) if tool.input.is_empty() => {}
-                        Some(ToolBlock::Shown(index)) => out.push(self.chunk(
-                            json!({"tool_calls": [{
-                                "index": index,
-                                "function": {"arguments": tool.input},
-                            }]}),
-                            None,
-                        )),
+                        Some(ToolBlock::Shown(index)) => {
+                            out.push(self.writer.tool_call_arguments(index, &tool.input));
+                        }
                         Some(ToolBlock::Hidden) => {}
                         None => {
                             return Err(ProviderError::InvalidResponse(
@@ -247,13 +235,13 @@ impl StreamTranslator {
                 self.start(&mut out);
                 self.stopped = true;
                 let finish = finish_reason(&event.stop_reason, self.shown_calls > 0);
-                out.push(self.chunk(json!({}), Some(finish)));
+                out.push(self.writer.finish(finish));
             }
             "metadata" => {
                 let event: Metadata = parse(event_type, payload)?;
                 let usage = event.usage.to_usage();
                 self.usage = Some(usage);
-                out.push(self.usage_chunk(&usage));
+                out.push(self.writer.usage(&usage));
             }
             // contentBlockStop carries nothing to forward; unknown events are skipped.
             _ => {}
@@ -263,7 +251,7 @@ impl StreamTranslator {
 
     /// Ends the stream: the usage chunk if `metadata` never came. An end before `messageStop`
     /// is a broken stream.
-    pub fn finish(&mut self) -> Result<Vec<Value>, ProviderError> {
+    pub fn finish(&mut self) -> Result<Vec<Bytes>, ProviderError> {
         if !self.stopped {
             return Err(ProviderError::StreamBroken(
                 "the stream ended before its messageStop event".into(),
@@ -274,7 +262,7 @@ impl StreamTranslator {
         }
         let usage = Usage::default();
         self.usage = Some(usage);
-        Ok(vec![self.usage_chunk(&usage)])
+        Ok(vec![self.writer.usage(&usage)])
     }
 
     fn tool_block(&self, content_block_index: u64) -> Option<ToolBlock> {
@@ -285,32 +273,11 @@ impl StreamTranslator {
     }
 
     /// The role chunk, once, before anything else.
-    fn start(&mut self, out: &mut Vec<Value>) {
+    fn start(&mut self, out: &mut Vec<Bytes>) {
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(self.writer.role());
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        })
-    }
-
-    fn usage_chunk(&self, usage: &Usage) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_json(usage),
-        })
     }
 }
 

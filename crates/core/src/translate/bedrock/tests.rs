@@ -486,7 +486,10 @@ fn run_stream(events: &[(&str, Value)]) -> Result<Vec<Value>, ProviderError> {
         out.extend(t.push(kind, payload.to_string().as_bytes())?);
     }
     out.extend(t.finish()?);
-    Ok(out)
+    Ok(out
+        .iter()
+        .map(|c| serde_json::from_slice(c).unwrap())
+        .collect())
 }
 
 fn deltas(chunks: &[Value]) -> Vec<Value> {

@@ -19,20 +19,21 @@
 //! (`{"message": ...}` without a `type`) is an error; so is a stream that ends before
 //! `message-end` ([`ChatStream::finish`]).
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use super::types::Usage;
-use super::{finish_reason, usage, usage_json};
+use super::{finish_reason, usage};
 use crate::provider::{ProviderError, upstream};
+use crate::translate::openai_chunk::{self, ChunkWriter};
 
-/// Translates one Cohere chat stream. Feed each SSE event to [`ChatStream::push`].
+/// Translates one Cohere chat stream into serialized OpenAI chunks. Feed each SSE event to
+/// [`ChatStream::push`].
 #[derive(Debug)]
 pub struct ChatStream {
-    id: String,
-    model: String,
-    created: u64,
+    /// The chunks' `id` (from `message-start`), `model` and `created`.
+    writer: ChunkWriter,
     role_sent: bool,
     /// Cohere tool call index -> OpenAI tool call index, in start order.
     calls: Vec<(usize, usize)>,
@@ -100,9 +101,7 @@ impl ChatStream {
     /// A translator for a stream answering with `model`, its chunks stamped `created`.
     pub fn new(model: &str, created: u64) -> Self {
         Self {
-            id: String::new(),
-            model: model.to_owned(),
-            created,
+            writer: ChunkWriter::new(String::new(), model, created),
             role_sent: false,
             calls: Vec::new(),
             done: false,
@@ -126,7 +125,7 @@ impl ChatStream {
     }
 
     /// Translates one SSE event (its `event:` name and `data:`) into zero or more chunks.
-    pub fn push(&mut self, name: Option<&str>, data: &[u8]) -> Result<Vec<Value>, ProviderError> {
+    pub fn push(&mut self, name: Option<&str>, data: &[u8]) -> Result<Vec<Bytes>, ProviderError> {
         if self.done || data.trim_ascii() == b"[DONE]" || data.trim_ascii().is_empty() {
             return Ok(Vec::new());
         }
@@ -145,11 +144,11 @@ impl ChatStream {
         match kind {
             "message-start" => {
                 if let Some(id) = event.id {
-                    self.id = id;
+                    self.writer.id = id;
                 }
                 if !self.role_sent {
                     self.role_sent = true;
-                    out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+                    out.push(self.writer.role());
                 }
             }
             "content-start" | "content-delta" => {
@@ -158,10 +157,10 @@ impl ChatStream {
                     .and_then(|m| m.content);
                 if let Some(piece) = piece {
                     if let Some(text) = piece.text.filter(|t| !t.is_empty()) {
-                        out.push(self.delta(json!({ "content": text })));
+                        out.push(self.delta(openai_chunk::Delta::content(&text)));
                     }
                     if let Some(thinking) = piece.thinking.filter(|t| !t.is_empty()) {
-                        out.push(self.delta(json!({ "reasoning_content": thinking })));
+                        out.push(self.delta(openai_chunk::Delta::reasoning(&thinking)));
                     }
                 }
             }
@@ -171,7 +170,7 @@ impl ChatStream {
                     .and_then(|m| m.tool_plan)
                     .filter(|p| !p.is_empty());
                 if let Some(plan) = plan {
-                    out.push(self.delta(json!({ "content": plan })));
+                    out.push(self.delta(openai_chunk::Delta::content(&plan)));
                 }
             }
             "tool-call-start" => {
@@ -182,14 +181,14 @@ impl ChatStream {
                 let function = piece.function.ok_or_else(|| malformed(kind))?;
                 let index = self.calls.len();
                 self.calls.push((event.index.unwrap_or(index), index));
-                out.push(self.delta(json!({"tool_calls": [{
-                    "index": index,
-                    "id": piece.id.unwrap_or_default(),
-                    "type": "function",
-                    "function": { "name": function.name.unwrap_or_default(), "arguments": "" },
-                }]})));
+                out.push(self.delta(openai_chunk::Delta::tool_call_start(
+                    index,
+                    piece.id.as_deref().unwrap_or_default(),
+                    function.name.as_deref().unwrap_or_default(),
+                    None,
+                )));
                 if let Some(args) = function.arguments.filter(|a| !a.is_empty()) {
-                    out.push(self.arguments(index, args));
+                    out.push(self.delta(openai_chunk::Delta::tool_call_arguments(index, &args)));
                 }
             }
             "tool-call-delta" => {
@@ -209,7 +208,7 @@ impl ChatStream {
                             "a Cohere tool-call-delta event names no started tool call".into(),
                         )
                     })?;
-                    out.push(self.arguments(index, args));
+                    out.push(self.delta(openai_chunk::Delta::tool_call_arguments(index, &args)));
                 }
             }
             "message-end" => {
@@ -229,18 +228,10 @@ impl ChatStream {
                 let finish = finish_reason(end.finish_reason.as_deref(), end.error.as_deref())?;
                 if !self.role_sent {
                     self.role_sent = true;
-                    out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+                    out.push(self.writer.role());
                 }
-                out.push(self.chunk(json!({}), Some(finish)));
-                let usage = usage(end.usage.as_ref());
-                out.push(json!({
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model,
-                    "choices": [],
-                    "usage": usage_json(&usage),
-                }));
+                out.push(self.writer.finish(finish));
+                out.push(self.writer.usage(&usage(end.usage.as_ref())));
                 self.done = true;
             }
             _ => {}
@@ -249,26 +240,13 @@ impl ChatStream {
     }
 
     /// A content chunk; the first one also carries the role.
-    fn delta(&mut self, mut delta: Value) -> Value {
-        if !self.role_sent {
+    fn delta(&mut self, delta: openai_chunk::Delta<'_>) -> Bytes {
+        if self.role_sent {
+            self.writer.delta(delta)
+        } else {
             self.role_sent = true;
-            delta["role"] = json!("assistant");
+            self.writer.delta(delta.with_role())
         }
-        self.chunk(delta, None)
-    }
-
-    fn arguments(&mut self, index: usize, args: String) -> Value {
-        self.delta(json!({"tool_calls": [{ "index": index, "function": { "arguments": args } }]}))
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-        })
     }
 }
 

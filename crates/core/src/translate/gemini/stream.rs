@@ -1,16 +1,17 @@
 //! `streamGenerateContent?alt=sse` events -> OpenAI `chat.completion.chunk`s.
 
+use bytes::Bytes;
 use http::StatusCode;
 use portcullis_types::Usage;
-use serde_json::{Value, json};
 
 use super::response::{
     self, arguments, call_id, check_blocked, completion_id, error_from_body, finish_reason,
 };
 use super::wire::{GenerateContentResponse, UsageMetadata};
 use crate::provider::ProviderError;
+use crate::translate::openai_chunk::{ChunkWriter, Delta};
 
-/// Translates the events of one Gemini stream, in order, into OpenAI chunks.
+/// Translates the events of one Gemini stream, in order, into serialized OpenAI chunks.
 ///
 /// Each SSE `data:` of the stream is a whole `GenerateContentResponse` holding the next parts of
 /// `candidates[0]`. Choices:
@@ -31,9 +32,8 @@ use crate::provider::ProviderError;
 ///   ends without a `finishReason` broke off.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
+    /// The chunks' `id` and `model` (Gemini's own once its first event names them).
+    writer: ChunkWriter,
     started: bool,
     calls: usize,
     finished: bool,
@@ -45,9 +45,7 @@ impl StreamTranslator {
     /// `fallback_id` unless Gemini sends a `responseId`.
     pub fn new(fallback_id: &str, model: &str, created: u64) -> Self {
         Self {
-            id: fallback_id.to_owned(),
-            model: model.to_owned(),
-            created,
+            writer: ChunkWriter::new(fallback_id, model, created),
             started: false,
             calls: 0,
             finished: false,
@@ -56,7 +54,7 @@ impl StreamTranslator {
     }
 
     /// Translates one event's `data`, returning the chunks it yields (possibly none).
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Value>, ProviderError> {
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Bytes>, ProviderError> {
         if data.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
@@ -83,12 +81,12 @@ impl StreamTranslator {
         if !self.started {
             self.started = true;
             if let Some(id) = event.response_id.as_deref() {
-                self.id = completion_id(Some(id), &self.id);
+                self.writer.id = completion_id(Some(id), &self.writer.id);
             }
             if let Some(model) = event.model_version {
-                self.model = model;
+                self.writer.model = model;
             }
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(self.writer.role());
         }
         let Some(candidate) = event.candidates.first() else {
             return Ok(out);
@@ -97,28 +95,18 @@ impl StreamTranslator {
             if let Some(call) = &part.function_call {
                 let index = self.calls;
                 self.calls += 1;
-                let mut start = json!({
-                    "index": index,
-                    "id": call_id(call, index),
-                    "type": "function",
-                    "function": { "name": call.name, "arguments": "" },
-                });
-                if let Some(signature) = &part.thought_signature {
-                    start["extra_content"] =
-                        json!({ "google": { "thought_signature": signature } });
-                }
-                out.push(self.chunk(json!({ "tool_calls": [start] }), None));
-                let args = json!({ "index": index, "function": { "arguments": arguments(call) } });
-                out.push(self.chunk(json!({ "tool_calls": [args] }), None));
+                let id = call_id(call, index);
+                let signature = part.thought_signature.as_deref();
+                let start = Delta::tool_call_start(index, &id, &call.name, signature);
+                out.push(self.writer.delta(start));
+                let args = arguments(call);
+                out.push(self.writer.tool_call_arguments(index, &args));
             } else if let Some(text) = part.text.as_deref().filter(|t| !t.is_empty()) {
-                let key = if part.thought == Some(true) {
-                    "reasoning_content"
+                out.push(if part.thought == Some(true) {
+                    self.writer.reasoning(text)
                 } else {
-                    "content"
-                };
-                let mut delta = serde_json::Map::new();
-                delta.insert(key.to_owned(), text.into());
-                out.push(self.chunk(Value::Object(delta), None));
+                    self.writer.content(text)
+                });
             }
         }
         if let Some(reason) = candidate.finish_reason.as_deref()
@@ -126,46 +114,23 @@ impl StreamTranslator {
         {
             self.finished = true;
             let finish = finish_reason(Some(reason), self.calls > 0);
-            out.push(self.chunk(json!({}), Some(finish)));
+            out.push(self.writer.finish(finish));
         }
         Ok(out)
     }
 
     /// Ends the stream: the usage chunk, or an error if the stream ended unfinished.
-    pub fn finish(&mut self) -> Result<Vec<Value>, ProviderError> {
+    pub fn finish(&mut self) -> Result<Vec<Bytes>, ProviderError> {
         if !self.finished {
             return Err(ProviderError::StreamBroken(
                 "the stream ended before the model finished".into(),
             ));
         }
-        let usage = self.usage();
-        Ok(vec![json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": response::usage_json(&usage),
-        })])
+        Ok(vec![self.writer.usage(&self.usage())])
     }
 
     /// The usage read so far (zeros before any).
     pub fn usage(&self) -> Usage {
         response::usage(self.usage.unwrap_or_default())
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": 0,
-                "delta": delta,
-                "logprobs": null,
-                "finish_reason": finish,
-            }],
-        })
     }
 }

@@ -541,7 +541,10 @@ fn stream(events: &[Value]) -> Result<Vec<Value>, ProviderError> {
         out.extend(t.push(e.to_string().as_bytes())?);
     }
     out.extend(t.finish()?);
-    Ok(out)
+    Ok(out
+        .iter()
+        .map(|c| serde_json::from_slice(c).unwrap())
+        .collect())
 }
 
 fn deltas(chunks: &[Value]) -> Vec<Value> {
@@ -633,7 +636,7 @@ fn stream_failures() {
         t.push(b"[1,2]"),
         Err(ProviderError::InvalidResponse(_))
     ));
-    assert_eq!(t.push(b"  \n").unwrap(), Vec::<Value>::new());
+    assert!(t.push(b"  \n").unwrap().is_empty());
     assert!(matches!(
         stream(&[json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}})]),
         Err(ProviderError::ContentFiltered { .. })
