@@ -38,7 +38,7 @@ pub struct ChunkWriter {
 
 /// What a content chunk's `delta` holds; build it with the constructors, then
 /// [`ChunkWriter::delta`]. Fields left `None` are not written.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Clone, Copy, Default, Serialize)]
 pub struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
@@ -50,7 +50,7 @@ pub struct Delta<'a> {
     tool_calls: Option<[ToolCall<'a>; 1]>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 struct ToolCall<'a> {
     index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,21 +62,33 @@ struct ToolCall<'a> {
     extra_content: Option<ExtraContent<'a>>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 struct Function<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     arguments: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 struct ExtraContent<'a> {
     google: GoogleExtra<'a>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 struct GoogleExtra<'a> {
     thought_signature: &'a str,
+}
+
+impl std::fmt::Debug for Delta<'_> {
+    /// Which fields are set; never content or arguments.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delta")
+            .field("role", &self.role)
+            .field("content", &self.content.map(str::len))
+            .field("reasoning_content", &self.reasoning_content.map(str::len))
+            .field("tool_call", &self.tool_calls.map(|[c]| c.index))
+            .finish()
+    }
 }
 
 impl<'a> Delta<'a> {
