@@ -95,7 +95,7 @@ fn check(out: &[Chunk]) {
                 assert_eq!(i + 1, out.len(), "[DONE] is not last");
                 continue;
             }
-            Chunk::Json(value) => value,
+            Chunk::Json(bytes) => serde_json::from_slice::<Value>(bytes).expect("chunks are JSON"),
         };
         assert_eq!(value["object"], "chat.completion.chunk");
         let Some(Value::Array(calls)) = value.pointer("/choices/0/delta/tool_calls").cloned()

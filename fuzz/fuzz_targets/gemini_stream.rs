@@ -57,7 +57,7 @@ fn run(input: &[u8], sizes: &[u8]) -> Run {
         loop {
             match decoder.next_event() {
                 Ok(Some(event)) => match translator.push(&event.data) {
-                    Ok(chunks) => out.extend(chunks),
+                    Ok(chunks) => out.extend(parsed(&chunks)),
                     Err(e) => return (out, Err(e.kind().to_owned())),
                 },
                 Ok(None) => break,
@@ -67,7 +67,7 @@ fn run(input: &[u8], sizes: &[u8]) -> Run {
     }
     match decoder.finish() {
         Ok(Some(event)) => match translator.push(&event.data) {
-            Ok(chunks) => out.extend(chunks),
+            Ok(chunks) => out.extend(parsed(&chunks)),
             Err(e) => return (out, Err(e.kind().to_owned())),
         },
         Ok(None) => {}
@@ -75,11 +75,19 @@ fn run(input: &[u8], sizes: &[u8]) -> Run {
     }
     match translator.finish() {
         Ok(chunks) => {
-            out.extend(chunks);
+            out.extend(parsed(&chunks));
             (out, Ok(()))
         }
         Err(e) => (out, Err(e.kind().to_owned())),
     }
+}
+
+/// The translator's serialized chunks, read back as JSON (they must all be JSON).
+fn parsed(chunks: &[impl AsRef<[u8]>]) -> Vec<Value> {
+    chunks
+        .iter()
+        .map(|c| serde_json::from_slice(c.as_ref()).expect("chunks are JSON"))
+        .collect()
 }
 
 /// Each line of `input` as one `data:` event.
@@ -97,8 +105,9 @@ fn frame(input: &[u8]) -> Vec<u8> {
 fn check(out: &[Value], outcome: &Result<(), String>) {
     let mut next_call = 0u64;
     let mut announced = Vec::new();
-    let (usage_chunks, content_chunks): (Vec<&Value>, Vec<&Value>) =
-        out.iter().partition(|c| c["choices"] == Value::Array(Vec::new()));
+    let (usage_chunks, content_chunks): (Vec<&Value>, Vec<&Value>) = out
+        .iter()
+        .partition(|c| c["choices"] == Value::Array(Vec::new()));
     for (i, chunk) in content_chunks.iter().enumerate() {
         assert_eq!(chunk["object"], "chat.completion.chunk");
         let delta = &chunk["choices"][0]["delta"];
@@ -128,11 +137,16 @@ fn check(out: &[Value], outcome: &Result<(), String>) {
     match outcome {
         Ok(()) => {
             assert_eq!(usage_chunks.len(), 1, "one usage chunk");
-            assert!(std::ptr::eq(usage_chunks[0], out.last().expect("chunks")), "usage comes last");
+            assert!(
+                std::ptr::eq(usage_chunks[0], out.last().expect("chunks")),
+                "usage comes last"
+            );
             let usage = &usage_chunks[0]["usage"];
             let (p, c, t) = (
                 usage["prompt_tokens"].as_u64().expect("prompt_tokens"),
-                usage["completion_tokens"].as_u64().expect("completion_tokens"),
+                usage["completion_tokens"]
+                    .as_u64()
+                    .expect("completion_tokens"),
                 usage["total_tokens"].as_u64().expect("total_tokens"),
             );
             assert_eq!(t, p.saturating_add(c));

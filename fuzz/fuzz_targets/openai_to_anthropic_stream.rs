@@ -28,9 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let mut stopped = false;
     for (name, payload) in &emitted {
         assert!(!stopped, "an event after message_stop");
-        let value: serde_json::Value =
-            serde_json::from_slice(payload).expect("events are JSON");
-        assert_eq!(value["type"], *name, "the payload's type is the event's name");
+        let value: serde_json::Value = serde_json::from_slice(payload).expect("events are JSON");
+        assert_eq!(
+            value["type"], *name,
+            "the payload's type is the event's name"
+        );
         match *name {
             "content_block_start" => {
                 assert!(!open, "a block opened inside another");
