@@ -48,7 +48,7 @@ fn chat_requests() {
         let req: ChatCompletionRequest =
             serde_json::from_slice(&fixture(&format!("{name}.json"))).unwrap();
         for (flavor, suffix) in [(Flavor::AiStudio, "ai_studio"), (Flavor::Vertex, "vertex")] {
-            let body = chat_request(&req, flavor).unwrap();
+            let body: Value = serde_json::from_slice(&chat_request(&req, flavor).unwrap()).unwrap();
             insta::assert_json_snapshot!(format!("gemini_{name}__{suffix}"), body);
         }
     }

@@ -114,15 +114,14 @@ impl Gemini {
         )
     }
 
-    /// Sends `body` to `uri` with credentials; a non-success answer is a classified error.
+    /// Sends the serialized `body` to `uri` with credentials; a non-success answer is a
+    /// classified error.
     async fn send(
         &self,
         uri: &http::Uri,
-        body: &Value,
+        body: Vec<u8>,
         stream: bool,
     ) -> Result<hyper::Response<Incoming>, ProviderError> {
-        let body = serde_json::to_vec(body)
-            .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
         let mut request = upstream::post_json(uri, body, stream);
         let (name, value) = match &self.auth {
             Auth::ApiKey(key) => (X_GOOG_API_KEY.clone(), key.clone()),
@@ -154,7 +153,7 @@ impl Gemini {
             "generateContent"
         };
         let uri = self.uri(&request.model, method, stream);
-        let response = self.send(&uri, &body, stream).await?;
+        let response = self.send(&uri, body, stream).await?;
         let id = completion_id();
         let created = unix_now();
         if stream {
@@ -200,7 +199,7 @@ impl Gemini {
             Flavor::Vertex => "predict",
         };
         let uri = self.uri(&request.model, method, false);
-        let response = self.send(&uri, &plan.body, false).await?;
+        let response = self.send(&uri, encode_request(&plan.body)?, false).await?;
         let body = upstream::read_body(response.into_body()).await?;
         let (answer, usage) = embed::embed_response(&body, &plan, &request.model, self.flavor)?;
         Ok(ProviderResponse::Complete {
@@ -253,6 +252,12 @@ fn json_events(body: &Bytes) -> Vec<Bytes> {
             .collect(),
         Err(_) => vec![body.clone()],
     }
+}
+
+/// A request body built as a `Value` (embeddings), serialized.
+fn encode_request(body: &Value) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))
 }
 
 fn encode(value: &Value) -> Result<Bytes, ProviderError> {

@@ -11,7 +11,7 @@ use crate::translate::TranslateError;
 
 fn translate_as(body: Value, flavor: Flavor) -> Result<Value, TranslateError> {
     let req: ChatCompletionRequest = serde_json::from_value(body).unwrap();
-    chat_request(&req, flavor)
+    chat_request(&req, flavor).map(|body| serde_json::from_slice(&body).unwrap())
 }
 
 fn translate(body: Value) -> Result<Value, TranslateError> {
