@@ -22,8 +22,8 @@
 //!   (AI Studio accepts only some public URLs; Vertex also takes `gs://`). `input_audio` is
 //!   `inlineData` (`audio/wav`, `audio/mp3`); a `file` with `file_data` as a base64 `data:` URL is
 //!   `inlineData` (PDFs); a `file_id` and other part types are refused.
-//! - Assistant tool calls are `functionCall {name, args}` parts (arguments parsed; empty
-//!   arguments are `{}`; arguments that are not a JSON object are refused). Tool messages are
+//! - Assistant tool calls are `functionCall {name, args}` parts (arguments go as sent once
+//!   checked to be a JSON object; empty arguments are `{}`; any other arguments are refused). Tool messages are
 //!   `functionResponse {name, response}` parts, the name found on the latest earlier assistant
 //!   tool call with that `tool_call_id` (refused if there is none). The tool's content text
 //!   becomes `response` as is when it parses as a JSON object, else `{"content": text}`.
