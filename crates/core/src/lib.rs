@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod aws_eventstream;
 pub mod config;
+pub mod envelope;
 pub mod error;
 pub mod json_scan;
 pub mod pipeline;
