@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod sse;
 pub mod tokens;
 pub mod translate;
+pub mod virtual_key;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
