@@ -73,7 +73,7 @@ pub struct User {
 pub struct VirtualKey {
     pub id: String,
     pub public_id: String,
-    #[serde(skip_serializing)]
+    #[serde(skip)]
     pub digest: Vec<u8>,
     pub name: String,
     pub team_id: String,
@@ -94,7 +94,7 @@ pub struct VirtualKey {
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     /// The digest before the last rotation, still accepted until `previous_valid_until`.
-    #[serde(skip_serializing)]
+    #[serde(skip)]
     pub previous_digest: Option<Vec<u8>>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub previous_valid_until: Option<OffsetDateTime>,
@@ -388,4 +388,92 @@ pub struct NewUser {
 pub struct UserUpdate {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_prints_lengths_not_secrets() {
+        let key = VirtualKey {
+            id: "k".into(),
+            public_id: "pk".into(),
+            digest: b"SECRET-DIGEST".to_vec(),
+            name: "n".into(),
+            team_id: "t".into(),
+            user_id: None,
+            labels: BTreeMap::new(),
+            allowed_models: vec![],
+            allowed_endpoints: vec![],
+            expires_at: None,
+            enabled: true,
+            created_at: now(),
+            updated_at: now(),
+            revoked_at: None,
+            previous_digest: Some(b"OLD-SECRET".to_vec()),
+            previous_valid_until: None,
+        };
+        let cred = ProviderCredential {
+            id: "c".into(),
+            name: "n".into(),
+            provider: "openai".into(),
+            ciphertext: b"CIPHERTEXT".to_vec(),
+            nonce: b"NONCE".to_vec(),
+            key_id: "k1".into(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        let secret = EncryptedSecret {
+            ciphertext: b"CIPHERTEXT".to_vec(),
+            nonce: b"NONCE".to_vec(),
+            key_id: "k1".into(),
+        };
+        let printed = format!(
+            "{key:?} {cred:?} {:?} {:?} {:?}",
+            CredentialUpdate {
+                name: None,
+                secret: Some(secret)
+            },
+            NewKey {
+                digest: b"SECRET-DIGEST".to_vec(),
+                ..NewKey::default()
+            },
+            NewCredential {
+                name: "n".into(),
+                provider: "p".into(),
+                ciphertext: b"CIPHERTEXT".to_vec(),
+                nonce: b"NONCE".to_vec(),
+                key_id: "k".into()
+            },
+        );
+        for needle in ["SECRET", "CIPHERTEXT", "NONCE", "83, 69"] {
+            assert!(!printed.contains(needle), "{needle} in {printed}");
+        }
+        assert!(printed.contains("digest_len: 13"));
+        // Serialized keys leave the digests out too.
+        let json = serde_json::to_string(&key).unwrap();
+        assert!(!json.contains("digest\""), "{json}");
+    }
+
+    #[test]
+    fn normalize_is_utc_micros() {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
+            .unwrap()
+            .to_offset(time::UtcOffset::from_hms(-5, 0, 0).unwrap());
+        let n = normalize(t);
+        assert_eq!(n.offset(), time::UtcOffset::UTC);
+        assert_eq!(n.unix_timestamp_nanos(), 1_700_000_000_123_456_000);
+    }
+
+    #[test]
+    fn page_limits() {
+        assert_eq!(PageRequest::first(0).effective_limit(), DEFAULT_PAGE);
+        assert_eq!(PageRequest::first(5000).effective_limit(), MAX_PAGE);
+        let page = Page::from_rows(vec!["a", "b", "c"], 2, |s| s);
+        assert_eq!(
+            (page.items, page.next_after.as_deref()),
+            (vec!["a", "b"], Some("b"))
+        );
+    }
 }
