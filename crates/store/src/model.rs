@@ -1,0 +1,479 @@
+//! The stored entities, what creating and updating them takes, and how lists are filtered and
+//! paged. Plain serde types with no database in them, so the admin API (issue 4, later) and
+//! the in-memory key table can use them without knowing the backend.
+//!
+//! Secrets never print: `Debug` of a key or a credential shows the length of each digest,
+//! ciphertext and nonce, never the bytes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A new id: a UUIDv7 string. Its first 48 bits are the creation time in milliseconds, so ids
+/// sort (as text too) in creation order and `after`-id pagination walks a stable order.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The current time as the store keeps it: UTC, truncated to microseconds (PostgreSQL's
+/// precision), so a value written and read back compares equal on every backend.
+pub fn now() -> OffsetDateTime {
+    normalize(OffsetDateTime::now_utc())
+}
+
+/// A timestamp as the store keeps it: UTC, truncated to whole microseconds.
+pub fn normalize(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let micros = t.microsecond();
+    t.replace_microsecond(micros).unwrap_or(t)
+}
+
+/// An organization: the top of the tenancy tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A team: belongs to one organization; its name is unique within it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A user: a member of one team; the name is unique within the team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub team_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A virtual key. The secret itself is never stored: `digest` is its keyed hash (HMAC-SHA256
+/// with the server secret, computed by the caller). `public_id` is the recognisable, unique part
+/// shown in the key itself, so a leaked key can be found and revoked.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualKey {
+    pub id: String,
+    pub public_id: String,
+    #[serde(skip)]
+    pub digest: Vec<u8>,
+    pub name: String,
+    pub team_id: String,
+    pub user_id: Option<String>,
+    /// Free-form metadata labels.
+    pub labels: BTreeMap<String, String>,
+    /// Model names or patterns this key may use; empty means no restriction.
+    pub allowed_models: Vec<String>,
+    /// Endpoints this key may call; empty means no restriction.
+    pub allowed_endpoints: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub enabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// The digest before the last rotation, still accepted until `previous_valid_until`.
+    #[serde(skip)]
+    pub previous_digest: Option<Vec<u8>>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub previous_valid_until: Option<OffsetDateTime>,
+}
+
+impl VirtualKey {
+    /// Whether the key may authenticate at `at`: enabled, not revoked, not expired.
+    pub fn is_active(&self, at: OffsetDateTime) -> bool {
+        self.enabled && self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > at)
+    }
+
+    /// The digest from before the last rotation, if its grace period still runs at `at`.
+    pub fn previous_digest_at(&self, at: OffsetDateTime) -> Option<&[u8]> {
+        match (&self.previous_digest, self.previous_valid_until) {
+            (Some(d), Some(until)) if at < until => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for VirtualKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtualKey")
+            .field("id", &self.id)
+            .field("public_id", &self.public_id)
+            .field("digest_len", &self.digest.len())
+            .field("name", &self.name)
+            .field("team_id", &self.team_id)
+            .field("user_id", &self.user_id)
+            .field("labels", &self.labels)
+            .field("allowed_models", &self.allowed_models)
+            .field("allowed_endpoints", &self.allowed_endpoints)
+            .field("expires_at", &self.expires_at)
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .field("revoked_at", &self.revoked_at)
+            .field(
+                "previous_digest_len",
+                &self.previous_digest.as_ref().map(Vec::len),
+            )
+            .field("previous_valid_until", &self.previous_valid_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider credential, encrypted at rest: the store keeps only opaque ciphertext, the nonce
+/// and the id of the encryption key; encrypting and decrypting is the caller's job.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderCredential {
+    pub id: String,
+    pub name: String,
+    /// The provider type (`openai`, `anthropic`, `bedrock`, ...).
+    pub provider: String,
+    pub ciphertext: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub key_id: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl fmt::Debug for ProviderCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderCredential")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .field("nonce_len", &self.nonce.len())
+            .field("key_id", &self.key_id)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// What creating a virtual key takes; the store assigns the id and the timestamps.
+#[derive(Clone, Default)]
+pub struct NewKey {
+    pub public_id: String,
+    pub digest: Vec<u8>,
+    pub name: String,
+    pub team_id: String,
+    pub user_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub allowed_models: Vec<String>,
+    pub allowed_endpoints: Vec<String>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub enabled: bool,
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("public_id", &self.public_id)
+            .field("digest_len", &self.digest.len())
+            .field("name", &self.name)
+            .field("team_id", &self.team_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change to a virtual key: each `Some` field is set, each `None` left as it is.
+/// `expires_at: Some(None)` removes the expiry.
+#[derive(Debug, Clone, Default)]
+pub struct KeyUpdate {
+    pub name: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub allowed_models: Option<Vec<String>>,
+    pub allowed_endpoints: Option<Vec<String>>,
+    pub expires_at: Option<Option<OffsetDateTime>>,
+    pub enabled: Option<bool>,
+}
+
+/// What creating a provider credential takes.
+#[derive(Clone)]
+pub struct NewCredential {
+    pub name: String,
+    pub provider: String,
+    pub ciphertext: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub key_id: String,
+}
+
+impl fmt::Debug for NewCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewCredential")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .field("nonce_len", &self.nonce.len())
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
+/// A change to a provider credential. A new secret replaces ciphertext, nonce and key id
+/// together (they only make sense as a triple).
+#[derive(Clone, Default)]
+pub struct CredentialUpdate {
+    pub name: Option<String>,
+    pub secret: Option<EncryptedSecret>,
+}
+
+impl fmt::Debug for CredentialUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialUpdate")
+            .field("name", &self.name)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// Ciphertext, nonce and encryption key id of one secret.
+#[derive(Clone)]
+pub struct EncryptedSecret {
+    pub ciphertext: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub key_id: String,
+}
+
+impl fmt::Debug for EncryptedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptedSecret")
+            .field("ciphertext_len", &self.ciphertext.len())
+            .field("nonce_len", &self.nonce.len())
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
+/// One page of a list request: at most `limit` items with ids after `after`, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// 1 to [`MAX_PAGE`]; 0 means [`DEFAULT_PAGE`].
+    pub limit: u32,
+    /// The `next_after` of the previous page; `None` for the first page.
+    pub after: Option<String>,
+}
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+impl PageRequest {
+    pub fn first(limit: u32) -> Self {
+        Self { limit, after: None }
+    }
+
+    /// The effective limit: clamped to 1..=MAX_PAGE, 0 meaning the default.
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        }
+    }
+}
+
+/// A page of results, and the cursor of the next page when there may be one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows fetched: the extra row only says there is more.
+    pub(crate) fn from_rows(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Self {
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_after = if more {
+            items.last().map(|t| id(t).to_owned())
+        } else {
+            None
+        };
+        Self { items, next_after }
+    }
+}
+
+/// Filters on organizations.
+#[derive(Debug, Clone, Default)]
+pub struct OrgFilter {
+    pub name_prefix: Option<String>,
+}
+
+/// Filters on teams.
+#[derive(Debug, Clone, Default)]
+pub struct TeamFilter {
+    pub org_id: Option<String>,
+    pub name_prefix: Option<String>,
+}
+
+/// Filters on users.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub org_id: Option<String>,
+    pub team_id: Option<String>,
+    pub name_prefix: Option<String>,
+}
+
+/// Filters on virtual keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub org_id: Option<String>,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub name_prefix: Option<String>,
+}
+
+/// Filters on provider credentials.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    pub provider: Option<String>,
+    pub name_prefix: Option<String>,
+}
+
+/// What creating an organization takes.
+#[derive(Debug, Clone, Default)]
+pub struct NewOrg {
+    pub name: String,
+}
+
+/// A change to an organization.
+#[derive(Debug, Clone, Default)]
+pub struct OrgUpdate {
+    pub name: Option<String>,
+}
+
+/// What creating a team takes.
+#[derive(Debug, Clone, Default)]
+pub struct NewTeam {
+    pub org_id: String,
+    pub name: String,
+}
+
+/// A change to a team. A team stays in its organization.
+#[derive(Debug, Clone, Default)]
+pub struct TeamUpdate {
+    pub name: Option<String>,
+}
+
+/// What creating a user takes.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub team_id: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// A change to a user; `email: Some(None)` clears the email. A user stays in its team.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_prints_lengths_not_secrets() {
+        let key = VirtualKey {
+            id: "k".into(),
+            public_id: "pk".into(),
+            digest: b"SECRET-DIGEST".to_vec(),
+            name: "n".into(),
+            team_id: "t".into(),
+            user_id: None,
+            labels: BTreeMap::new(),
+            allowed_models: vec![],
+            allowed_endpoints: vec![],
+            expires_at: None,
+            enabled: true,
+            created_at: now(),
+            updated_at: now(),
+            revoked_at: None,
+            previous_digest: Some(b"OLD-SECRET".to_vec()),
+            previous_valid_until: None,
+        };
+        let cred = ProviderCredential {
+            id: "c".into(),
+            name: "n".into(),
+            provider: "openai".into(),
+            ciphertext: b"CIPHERTEXT".to_vec(),
+            nonce: b"NONCE".to_vec(),
+            key_id: "k1".into(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        let secret = EncryptedSecret {
+            ciphertext: b"CIPHERTEXT".to_vec(),
+            nonce: b"NONCE".to_vec(),
+            key_id: "k1".into(),
+        };
+        let printed = format!(
+            "{key:?} {cred:?} {:?} {:?} {:?}",
+            CredentialUpdate {
+                name: None,
+                secret: Some(secret)
+            },
+            NewKey {
+                digest: b"SECRET-DIGEST".to_vec(),
+                ..NewKey::default()
+            },
+            NewCredential {
+                name: "n".into(),
+                provider: "p".into(),
+                ciphertext: b"CIPHERTEXT".to_vec(),
+                nonce: b"NONCE".to_vec(),
+                key_id: "k".into()
+            },
+        );
+        for needle in ["SECRET", "CIPHERTEXT", "NONCE", "83, 69"] {
+            assert!(!printed.contains(needle), "{needle} in {printed}");
+        }
+        assert!(printed.contains("digest_len: 13"));
+        // Serialized keys leave the digests out too.
+        let json = serde_json::to_string(&key).unwrap();
+        assert!(!json.contains("digest\""), "{json}");
+    }
+
+    #[test]
+    fn normalize_is_utc_micros() {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
+            .unwrap()
+            .to_offset(time::UtcOffset::from_hms(-5, 0, 0).unwrap());
+        let n = normalize(t);
+        assert_eq!(n.offset(), time::UtcOffset::UTC);
+        assert_eq!(n.unix_timestamp_nanos(), 1_700_000_000_123_456_000);
+    }
+
+    #[test]
+    fn page_limits() {
+        assert_eq!(PageRequest::first(0).effective_limit(), DEFAULT_PAGE);
+        assert_eq!(PageRequest::first(5000).effective_limit(), MAX_PAGE);
+        let page = Page::from_rows(vec!["a", "b", "c"], 2, |s| s);
+        assert_eq!(
+            (page.items, page.next_after.as_deref()),
+            (vec!["a", "b"], Some("b"))
+        );
+    }
+}
