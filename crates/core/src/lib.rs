@@ -11,6 +11,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod json_scan;
+pub mod oidc;
 pub mod pipeline;
 pub mod provider;
 pub mod request_id;

@@ -36,6 +36,26 @@ pub fn post_json(uri: &http::Uri, body: impl Into<Bytes>, stream: bool) -> Reque
     request
 }
 
+/// A `GET` of `uri` accepting `accept` (a JSON document such as an identity provider's key set).
+pub fn get(uri: &http::Uri, accept: &'static str) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri.clone();
+    request
+        .headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static(accept));
+    request
+}
+
+/// Reads a whole response body of at most `limit` bytes; `None` if it is longer or broken.
+pub async fn read_body_max(body: Incoming, limit: usize) -> Option<Bytes> {
+    Limited::new(body, limit)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .ok()
+}
+
 /// A header value holding a secret: marked sensitive so that no debug output prints it.
 pub fn secret_header(value: &str) -> Option<HeaderValue> {
     let mut v = HeaderValue::try_from(value).ok()?;
