@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::HeaderMap;
 use secrecy::ExposeSecret;
@@ -12,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::AuthConfig;
 use crate::error::AuthError;
+use crate::virtual_key::{self, KeyHasher};
 
 /// Who is calling, and what they may use.
 #[derive(Debug, Clone)]
@@ -107,9 +109,25 @@ impl KeyTable {
         self.len() == 0
     }
 
-    /// Stage `authenticate`.
+    /// Stage `authenticate`, with the config's keys only.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        self.authenticate_with(headers, None)
+    }
+
+    /// Stage `authenticate`: the config's keys (and master key) first, then, for a key of the
+    /// virtual-key shape, the keys of the store.
+    pub fn authenticate_with(
+        &self,
+        headers: &HeaderMap,
+        stored: Option<&StoredKeys>,
+    ) -> Result<Principal, AuthError> {
         let key = presented_key(headers).ok_or(AuthError::Missing)?;
+        if let Some(stored) = stored
+            && let Ok(text) = std::str::from_utf8(key)
+            && virtual_key::id_of(text).is_some()
+        {
+            return stored.authenticate(text, SystemTime::now());
+        }
         let d = digest(key);
         if let Some(master) = &self.master
             && bool::from(master.ct_eq(&d))
@@ -122,6 +140,73 @@ impl KeyTable {
         // The map is keyed by digests of high-entropy keys: a lookup reveals nothing useful
         // about any key through timing.
         self.by_digest.get(&d).cloned().ok_or(AuthError::Invalid)
+    }
+}
+
+/// The store's virtual keys as the request path sees them: by public id, with their digests, in
+/// memory. The server refreshes this table from the store (every second), so a revoked key stops
+/// working within that time and a request never waits on the database.
+#[derive(Debug)]
+pub struct StoredKeys {
+    hasher: Arc<KeyHasher>,
+    by_id: HashMap<String, StoredKey>,
+}
+
+/// One active virtual key.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub name: Arc<str>,
+    pub digest: Vec<u8>,
+    /// The digest before the last rotation, accepted until the time given.
+    pub previous: Option<(Vec<u8>, SystemTime)>,
+    pub expires_at: Option<SystemTime>,
+    /// Model names or patterns; `None`: any model.
+    pub models: Option<Vec<String>>,
+}
+
+impl StoredKeys {
+    /// The table of `keys`, by public id, checked with `hasher`.
+    pub fn new(
+        hasher: Arc<KeyHasher>,
+        keys: impl IntoIterator<Item = (String, StoredKey)>,
+    ) -> Self {
+        Self {
+            hasher,
+            by_id: keys.into_iter().collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// A presented virtual key (already known to have the shape) at time `now`.
+    fn authenticate(&self, key: &str, now: SystemTime) -> Result<Principal, AuthError> {
+        let stored = virtual_key::id_of(key)
+            .and_then(|id| self.by_id.get(id))
+            .ok_or(AuthError::Invalid)?;
+        if stored.expires_at.is_some_and(|e| e <= now) {
+            return Err(AuthError::Invalid);
+        }
+        let current = self.hasher.verify(key, &stored.digest);
+        let previous = stored
+            .previous
+            .as_ref()
+            .is_some_and(|(digest, until)| now < *until && self.hasher.verify(key, digest));
+        if !(current || previous) {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Principal {
+            key_name: stored.name.clone(),
+            models: stored
+                .models
+                .as_ref()
+                .map(|m| m.iter().cloned().map(ModelPattern).collect()),
+        })
     }
 }
 
@@ -205,6 +290,60 @@ mod tests {
             t.authenticate(&headers("authorization", "Bearer sk-other"))
                 .err(),
             Some(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn stored_virtual_keys_authenticate_until_expiry_and_after_rotation() {
+        use std::time::Duration;
+        let hasher = Arc::new(KeyHasher::new(&[3u8; 32]).unwrap());
+        let current = hasher.generate().unwrap();
+        let old = hasher.generate().unwrap();
+        let now = SystemTime::now();
+        let key = |expires_at, previous| StoredKey {
+            name: Arc::from("vk"),
+            digest: current.digest.clone(),
+            previous,
+            expires_at,
+            models: Some(vec!["gpt-*".into()]),
+        };
+        let stored = |k: StoredKey| StoredKeys::new(hasher.clone(), [(current.id.clone(), k)]);
+        let presented = current.key.expose_secret();
+        let p = stored(key(None, None))
+            .authenticate(presented, now)
+            .unwrap();
+        assert_eq!(&*p.key_name, "vk");
+        assert!(p.may_use("gpt-4o") && !p.may_use("claude"));
+        // Expired.
+        let t = stored(key(Some(now - Duration::from_secs(1)), None));
+        assert_eq!(
+            t.authenticate(presented, now).err(),
+            Some(AuthError::Invalid)
+        );
+        // A rotated key's old secret (same id) works during the grace period only.
+        let old_key = old.key.expose_secret().replacen(&old.id, &current.id, 1);
+        let grace = |until| key(None, Some((hasher.digest(&old_key), until)));
+        let t = stored(grace(now + Duration::from_secs(60)));
+        assert!(t.authenticate(&old_key, now).is_ok());
+        let t = stored(grace(now - Duration::from_secs(1)));
+        assert_eq!(
+            t.authenticate(&old_key, now).err(),
+            Some(AuthError::Invalid)
+        );
+        // Unknown ids and wrong secrets.
+        let t = stored(key(None, None));
+        assert_eq!(
+            t.authenticate(old.key.expose_secret(), now).err(),
+            Some(AuthError::Invalid)
+        );
+        // Through the stage: config keys first, then stored keys for the virtual-key shape.
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", http::HeaderValue::from_str(presented).unwrap());
+        assert!(table().authenticate_with(&h, Some(&t)).is_ok());
+        assert_eq!(
+            table().authenticate(&h).err(),
+            Some(AuthError::Invalid),
+            "without the store a virtual key is unknown"
         );
     }
 

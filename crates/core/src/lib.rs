@@ -25,7 +25,7 @@ pub mod virtual_key;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 pub use error::GatewayError;
 pub use pipeline::record::{AccessLog, AccessRecord};
@@ -38,6 +38,8 @@ pub struct Gateway {
     generation: AtomicU64,
     draining: AtomicBool,
     access_log: Option<Arc<dyn AccessLog>>,
+    /// The store's virtual keys, when a store is configured (refreshed by the server).
+    stored_keys: ArcSwapOption<auth::StoredKeys>,
 }
 
 impl Gateway {
@@ -48,7 +50,18 @@ impl Gateway {
             generation: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             access_log,
+            stored_keys: ArcSwapOption::empty(),
         }
+    }
+
+    /// The store's virtual keys a request authenticates against (none without a store).
+    pub fn stored_keys(&self) -> Option<Arc<auth::StoredKeys>> {
+        self.stored_keys.load_full()
+    }
+
+    /// Replaces the table of the store's virtual keys.
+    pub fn set_stored_keys(&self, keys: auth::StoredKeys) {
+        self.stored_keys.store(Some(Arc::new(keys)));
     }
 
     /// The access-log sink, for a new request's context.

@@ -187,7 +187,8 @@ pub async fn handle(
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new(op.endpoint(), request_id, gateway.access_log());
     ctx.dialect = op.dialect();
-    match run(&runtime, &mut ctx, op, headers, body).await {
+    let stored = gateway.stored_keys();
+    match run(&runtime, stored.as_deref(), &mut ctx, op, headers, body).await {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;
             ctx.status = StatusCode::OK;
@@ -210,12 +211,13 @@ pub async fn handle(
 
 async fn run(
     runtime: &crate::Runtime,
+    stored: Option<&crate::auth::StoredKeys>,
     ctx: &mut RequestCtx,
     op: Operation,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Dispatched, GatewayError> {
-    let principal = runtime.keys.authenticate(headers)?;
+    let principal = runtime.keys.authenticate_with(headers, stored)?;
     ctx.key_name = Some(principal.key_name.clone());
     let mut request = parse::parse(op, body)?;
     request.set_anthropic_beta(headers.get("anthropic-beta"));
@@ -236,9 +238,10 @@ pub fn list_models(
 ) -> Reply {
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new("/v1/models", request_id, gateway.access_log());
+    let stored = gateway.stored_keys();
     let listed = runtime
         .keys
-        .authenticate(headers)
+        .authenticate_with(headers, stored.as_deref())
         .map_err(GatewayError::from)
         .and_then(|p| {
             ctx.key_name = Some(p.key_name.clone());
