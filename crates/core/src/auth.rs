@@ -242,6 +242,7 @@ mod tests {
     fn table() -> KeyTable {
         KeyTable::from_config(&AuthConfig {
             master_key: Some(SecretString::from("master-key-0123456789")),
+            hashing_secret: None,
             keys: vec![KeyConfig {
                 name: "app".into(),
                 sha256: digest(b"sk-app"),

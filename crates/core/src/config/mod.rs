@@ -53,6 +53,17 @@ pub struct Config {
     pub auth: AuthConfig,
     pub providers: BTreeMap<String, ProviderConfig>,
     pub models: BTreeMap<String, ModelConfig>,
+    /// The durable store, if any (read once at start).
+    pub store: Option<StoreConfig>,
+}
+
+/// Where organizations, teams, users and virtual keys are kept.
+#[derive(Debug)]
+pub enum StoreConfig {
+    /// An SQLite file, created on first start.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL (it may hold a password).
+    Postgres(SecretString),
 }
 
 /// Settings read once at start; changing them needs a restart.
@@ -88,6 +99,8 @@ pub struct ReloadConfig {
 #[derive(Debug)]
 pub struct AuthConfig {
     pub master_key: Option<SecretString>,
+    /// The server secret virtual keys are hashed with (HMAC-SHA256); required with a store.
+    pub hashing_secret: Option<SecretString>,
     pub keys: Vec<KeyConfig>,
 }
 

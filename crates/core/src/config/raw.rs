@@ -22,6 +22,14 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: BTreeMap<String, RawModel>,
+    pub store: Option<RawStore>,
+}
+
+/// Where the durable state lives: one of the two.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStore {
+    pub sqlite: Option<String>,
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +57,7 @@ pub struct RawReload {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawAuth {
     pub master_key: Option<String>,
+    pub hashing_secret: Option<String>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
 }

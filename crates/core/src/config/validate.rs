@@ -15,7 +15,7 @@ use super::{
     AnthropicConfig, AuthConfig, AwsCredentials, AzureAuth, AzureConfig, BedrockConfig,
     CohereConfig, Config, ConfigProblem, DeploymentConfig, EntraConfig, HttpProviderConfig,
     KeyConfig, LogFormat, LoggingConfig, MockConfig, ModelConfig, ProviderConfig, ReloadConfig,
-    ServerConfig, Timeouts, VarSource, env,
+    ServerConfig, StoreConfig, Timeouts, VarSource, env,
 };
 use crate::provider::presets;
 
@@ -48,7 +48,8 @@ pub(super) fn parse_and_validate(
     let mut track = serde_path_to_error::Track::new();
     let typed = serde_ignored::deserialize(
         serde_path_to_error::Deserializer::new(value, &mut track),
-        |path| unknown.push(path.to_string()),
+        // serde_ignored writes an `Option`'s `Some` as a `?` segment; a path names keys only.
+        |path| unknown.push(path.to_string().replace("?.", "")),
     );
     for path in unknown {
         problems.push(ConfigProblem::new(path, "unknown key"));
@@ -99,7 +100,7 @@ impl Validator<'_> {
                 (name, cfg)
             })
             .collect();
-        Config {
+        let config = Config {
             server: self.server(&raw.server),
             logging: self.logging(raw.logging),
             reload: ReloadConfig {
@@ -108,9 +109,50 @@ impl Validator<'_> {
                     .duration("reload.poll_interval", raw.reload.poll_interval.as_deref())
                     .unwrap_or(Duration::from_secs(2)),
             },
+            store: raw.store.and_then(|store| self.store(store)),
             auth: self.auth(raw.auth),
             providers,
             models,
+        };
+        self.store_needs_secret(&config);
+        config
+    }
+
+    /// Checks that cross sections: a store needs a hashing secret for its virtual keys.
+    fn store_needs_secret(&mut self, config: &Config) {
+        if config.store.is_some() && config.auth.hashing_secret.is_none() {
+            self.problem(
+                "auth.hashing_secret",
+                "missing: a store's virtual keys are checked with it (at least 32 characters, as ${ENV_VAR})",
+            );
+        }
+    }
+
+    fn store(&mut self, raw: super::raw::RawStore) -> Option<StoreConfig> {
+        match (raw.sqlite, raw.postgres) {
+            (Some(path), None) if !path.trim().is_empty() => {
+                Some(StoreConfig::Sqlite(std::path::PathBuf::from(path)))
+            }
+            (None, Some(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                Some(StoreConfig::Postgres(SecretString::from(url)))
+            }
+            (None, Some(_)) => {
+                self.problem("store.postgres", "not a postgres:// or postgresql:// URL");
+                None
+            }
+            (Some(_), None) => {
+                self.problem("store.sqlite", "must be a file path");
+                None
+            }
+            _ => {
+                self.problem(
+                    "store",
+                    "give exactly one of sqlite (a file path) or postgres (a URL)",
+                );
+                None
+            }
         }
     }
 
@@ -208,8 +250,16 @@ impl Validator<'_> {
                 models: key.models,
             });
         }
+        let hashing_secret = raw.hashing_secret.filter(|k| !k.is_empty());
+        if hashing_secret.as_ref().is_some_and(|k| k.len() < 32) {
+            self.problem(
+                "auth.hashing_secret",
+                "must be at least 32 characters long (a random secret, as ${ENV_VAR})",
+            );
+        }
         AuthConfig {
             master_key: master_key.map(SecretString::from),
+            hashing_secret: hashing_secret.map(SecretString::from),
             keys,
         }
     }
@@ -1319,5 +1369,52 @@ providers:
             wrong_type[0].message.contains("anthropic"),
             "{wrong_type:?}"
         );
+    }
+
+    #[test]
+    fn a_store_needs_one_backend_and_a_hashing_secret() {
+        let secret = "auth: { hashing_secret: 0123456789abcdef0123456789abcdef }\n";
+        let cfg = load(&format!(
+            "{secret}store: {{ sqlite: /var/lib/portcullis/db.sqlite }}\n"
+        ))
+        .unwrap();
+        assert!(matches!(cfg.store, Some(StoreConfig::Sqlite(ref p)) if p.ends_with("db.sqlite")));
+        assert!(cfg.auth.hashing_secret.is_some());
+        let cfg = load(&format!(
+            "{secret}store: {{ postgres: 'postgres://u:p@db/portcullis' }}\n"
+        ))
+        .unwrap();
+        assert!(matches!(cfg.store, Some(StoreConfig::Postgres(_))));
+        assert!(load("").unwrap().store.is_none());
+        let cases = [
+            ("store: { sqlite: a.db }\n", "auth.hashing_secret"),
+            (
+                "auth: { hashing_secret: short }\nstore: { sqlite: a.db }\n",
+                "auth.hashing_secret",
+            ),
+            (
+                &format!("{secret}store: {{ sqlite: a.db, postgres: 'postgres://x' }}\n"),
+                "store",
+            ),
+            (&format!("{secret}store: {{}}\n"), "store"),
+            (
+                &format!("{secret}store: {{ postgres: 'mysql://x' }}\n"),
+                "store.postgres",
+            ),
+            (
+                &format!("{secret}store: {{ sqlite: a.db, redis: x }}\n"),
+                "store.redis",
+            ),
+        ];
+        for (text, path) in cases {
+            let problems = load(text).err().unwrap_or_default();
+            assert!(paths(&problems).contains(&path), "{text}: {problems:?}");
+            assert!(
+                !problems
+                    .iter()
+                    .any(|p| p.message.contains("0123456789abcdef")),
+                "a secret in a message"
+            );
+        }
     }
 }
