@@ -6,6 +6,7 @@ mod listener;
 mod logging;
 mod reload;
 mod serve;
+mod stored_keys;
 
 use std::process::ExitCode;
 

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use portcullis_core::config::Config;
 use portcullis_core::provider::client;
+use portcullis_core::virtual_key::KeyHasher;
 use portcullis_core::{AccessLog, Gateway, Runtime};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -17,6 +19,7 @@ use tokio::sync::watch;
 use crate::cli::ServeArgs;
 use crate::http::{AppState, router};
 use crate::reload::Reloader;
+use crate::stored_keys;
 
 pub fn run(args: ServeArgs) -> ExitCode {
     let config = match Config::load(&args.config.config) {
@@ -65,12 +68,36 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let http = client::build(config.server.connect_timeout).context("building the HTTP client")?;
     let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http), access_log));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(store_config) = &config.store {
+        let secret = config
+            .auth
+            .hashing_secret
+            .as_ref()
+            .context("a store needs auth.hashing_secret")?;
+        let hasher = Arc::new(
+            KeyHasher::new(secret.expose_secret().as_bytes())
+                .context("auth.hashing_secret is too short")?,
+        );
+        let store = stored_keys::open(store_config).await?;
+        let table = stored_keys::load(store.as_ref(), &hasher)
+            .await
+            .context("cannot read the store's keys")?;
+        tracing::info!(keys = table.len(), "store opened");
+        gateway.set_stored_keys(table);
+        tokio::spawn(stored_keys::refresh(
+            gateway.clone(),
+            store,
+            hasher,
+            stop_rx.clone(),
+        ));
+    }
     let listen = args.listen.unwrap_or(config.server.listen);
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    if gateway.runtime().keys.is_empty() {
+    if gateway.runtime().keys.is_empty() && gateway.stored_keys().is_none() {
         tracing::warn!("no API keys are configured: every API request will be rejected");
     }
     tracing::info!(
@@ -81,7 +108,6 @@ async fn serve(
         "listening"
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let reloader = Reloader::new(
         gateway.clone(),
         args.config.config.clone(),
