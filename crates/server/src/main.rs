@@ -1,5 +1,6 @@
 //! `portcullis`: the gateway binary. Parses the command line and hands over to the command.
 
+mod admin;
 mod cli;
 mod http;
 mod listener;

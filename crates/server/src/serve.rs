@@ -69,6 +69,7 @@ async fn serve(
     let http = client::build(config.server.connect_timeout).context("building the HTTP client")?;
     let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http), access_log));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut admin = None;
     if let Some(store_config) = &config.store {
         let secret = config
             .auth
@@ -80,6 +81,16 @@ async fn serve(
                 .context("auth.hashing_secret is too short")?,
         );
         let store = stored_keys::open(store_config).await?;
+        admin = Some(crate::admin::AdminState {
+            gateway: gateway.clone(),
+            store: store.clone(),
+            hasher: hasher.clone(),
+            master: config
+                .auth
+                .master_key
+                .as_ref()
+                .map(|k| portcullis_core::auth::digest(k.expose_secret().as_bytes())),
+        });
         let table = stored_keys::load(store.as_ref(), &hasher)
             .await
             .context("cannot read the store's keys")?;
@@ -122,13 +133,11 @@ async fn serve(
         gateway,
         max_body_bytes: config.server.max_body_bytes,
     };
-    crate::listener::serve(
-        listener,
-        router(state),
-        stop_rx,
-        config.server.shutdown_grace,
-    )
-    .await;
+    let mut app = router(state);
+    if let Some(admin) = admin {
+        app = crate::admin::router(admin).merge(app);
+    }
+    crate::listener::serve(listener, app, stop_rx, config.server.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())
 }

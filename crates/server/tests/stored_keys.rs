@@ -142,3 +142,138 @@ async fn stored_keys_authenticate_and_revocation_takes_effect_within_a_second() 
     let logs = gw.logs().join("\n");
     assert!(!logs.contains(secret) && !logs.contains(HASHING_SECRET));
 }
+
+/// The admin API (first slice): the master key makes an organization, a team and a key; the key
+/// works at once, is shown once, is limited to its models, and stops at once when revoked;
+/// rotation returns a new secret under the same public id.
+#[tokio::test]
+async fn the_admin_api_manages_keys_with_the_master_key() {
+    const MASTER: &str = "admin-master-key-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.db");
+    let upstream = MockUpstream::openai().await.unwrap();
+    let yaml = common::single_upstream(&upstream.base_url()).replace(
+        "auth:\n",
+        &format!(
+            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n  master_key: {MASTER}\n",
+            path.display()
+        ),
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let admin = |method: reqwest::Method, path: &str| {
+        client().request(method, gw.url(path)).bearer_auth(MASTER)
+    };
+    let post = |path: &str, body: serde_json::Value| admin(reqwest::Method::POST, path).json(&body);
+
+    // Only the master key gets in.
+    let r = client().get(gw.url("/admin/v1/orgs")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client()
+        .get(gw.url("/admin/v1/orgs"))
+        .bearer_auth(TEST_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let org: serde_json::Value = post("/admin/v1/orgs", serde_json::json!({"name": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let team: serde_json::Value = post(
+        "/admin/v1/teams",
+        serde_json::json!({"org_id": org["id"], "name": "search"}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let r = post(
+        "/admin/v1/teams",
+        serde_json::json!({"org_id": org["id"], "name": "search"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 409, "duplicate team name");
+    let r = post(
+        "/admin/v1/teams",
+        serde_json::json!({"org_id": "no-such-org", "name": "x"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+
+    let r = post(
+        "/admin/v1/keys",
+        serde_json::json!({"team_id": team["id"], "name": "bot", "allowed_models": ["gpt-*"]}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    let secret = created["key"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("pk-"));
+    assert!(created.get("digest").is_none());
+    // Works at once (the table is reloaded on change), within its models.
+    assert_eq!(status(&gw, &secret, "gpt-test").await, 200);
+    assert_eq!(status(&gw, &secret, "other-model").await, 403);
+
+    // Listing and reading never show the secret.
+    let listed = admin(reqwest::Method::GET, "/admin/v1/keys")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("\"bot\"") && !listed.contains(&secret),
+        "{listed}"
+    );
+    let id = created["id"].as_str().unwrap();
+
+    // Rotation: a new secret with the same public id; the old one is valid in its grace.
+    let rotated: serde_json::Value = post(
+        &format!("/admin/v1/keys/{id}/rotate"),
+        serde_json::json!({"grace_seconds": 60}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let new_secret = rotated["key"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    assert_eq!(rotated["public_id"], created["public_id"]);
+    assert_eq!(status(&gw, new_secret, "gpt-test").await, 200);
+    assert_eq!(status(&gw, &secret, "gpt-test").await, 200);
+
+    // Revocation stops both at once.
+    let r = admin(
+        reqwest::Method::POST,
+        &format!("/admin/v1/keys/{id}/revoke"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(status(&gw, new_secret, "gpt-test").await, 401);
+    assert_eq!(status(&gw, &secret, "gpt-test").await, 401);
+    let r = admin(reqwest::Method::GET, "/admin/v1/keys/nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let logs = gw.logs().join("\n");
+    assert!(!logs.contains(&secret) && !logs.contains(new_secret) && !logs.contains(MASTER));
+}
