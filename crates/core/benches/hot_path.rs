@@ -6,15 +6,19 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
+use portcullis_core::auth::{StoredKey, StoredKeys};
 use portcullis_core::config::Config;
 use portcullis_core::pipeline::{parse, resolve};
 use portcullis_core::provider::{Operation, client};
 use portcullis_core::runtime::Runtime;
 use portcullis_core::sse::SseDecoder;
+use portcullis_core::virtual_key::KeyHasher;
+use secrecy::ExposeSecret;
 
 const BODY: &[u8] = br#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Can you tell me a short fact about benchmarks?"}],"max_tokens":32,"temperature":0}"#;
 
@@ -47,6 +51,45 @@ fn hot_path(c: &mut Criterion) {
 
     c.bench_function("authenticate", |b| {
         b.iter(|| rt.keys.authenticate(black_box(&headers)).unwrap())
+    });
+    // A virtual key from the store, among 10,000 (issue 4): one lookup by public id, one
+    // HMAC-SHA256 and a constant-time comparison.
+    let hasher = Arc::new(KeyHasher::new(&[9u8; 32]).unwrap());
+    let mut stored_keys = Vec::new();
+    let mut presented = String::new();
+    for i in 0..10_000 {
+        let made = hasher.generate().unwrap();
+        if i == 5_000 {
+            presented = made.key.expose_secret().to_owned();
+        }
+        let key = StoredKey {
+            name: Arc::from(format!("key-{i}")),
+            digest: made.digest,
+            previous: None,
+            expires_at: None,
+            models: Some(vec!["gpt-*".into()]),
+        };
+        stored_keys.push((made.id, key));
+    }
+    let stored = StoredKeys::new(hasher, stored_keys);
+    let mut vk_headers = HeaderMap::new();
+    vk_headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {presented}")).unwrap(),
+    );
+    c.bench_function("authenticate_stored_key", |b| {
+        b.iter(|| {
+            rt.keys
+                .authenticate_with(black_box(&vk_headers), Some(&stored))
+                .unwrap()
+        })
+    });
+    c.bench_function("authenticate_config_key_with_store", |b| {
+        b.iter(|| {
+            rt.keys
+                .authenticate_with(black_box(&headers), Some(&stored))
+                .unwrap()
+        })
     });
     c.bench_function("parse", |b| {
         b.iter(|| parse::parse(Operation::Chat, black_box(BODY)).unwrap())
