@@ -38,6 +38,8 @@ pub enum Command {
     /// Print the SHA-256 of an API key, to put in `auth.keys[].sha256`. Reads the key from
     /// standard input when it is not given (so it stays out of your shell history).
     HashKey(HashKeyArgs),
+    /// Manage virtual keys through a running gateway's admin API (needs a `store`).
+    Keys(crate::cli_keys::KeysArgs),
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod cli_keys;
 mod http;
 mod listener;
 mod logging;
@@ -24,5 +25,6 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::CheckConfig(args) => cli::check_config(&args),
         cli::Command::HashKey(args) => cli::hash_key(args),
+        cli::Command::Keys(args) => cli_keys::run(args),
     }
 }

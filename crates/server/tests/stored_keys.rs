@@ -288,3 +288,91 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
         assert!(!contains(needle), "the database holds a key in clear");
     }
 }
+
+/// Runs `portcullis keys ...` against `gw` with `admin_key`; returns (success, stdout, stderr).
+async fn keys_cli(gw: &GatewayProcess, admin_key: &str, args: &[&str]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .arg("keys")
+        .args(args)
+        .env("PORTCULLIS_URL", gw.url(""))
+        .env("PORTCULLIS_ADMIN_KEY", admin_key);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_keys_cli_creates_lists_and_revokes_through_the_admin_api() {
+    const MASTER: &str = "cli-master-key-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let org = store
+        .create_org(NewOrg {
+            name: "acme".into(),
+        })
+        .await
+        .unwrap();
+    let team = store
+        .create_team(NewTeam {
+            org_id: org.id,
+            name: "search".into(),
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let upstream = MockUpstream::openai().await.unwrap();
+    let yaml = common::single_upstream(&upstream.base_url()).replace(
+        "auth:\n",
+        &format!(
+            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n  master_key: {MASTER}\n",
+            path.display()
+        ),
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+
+    let (ok, out, err) = keys_cli(
+        &gw,
+        MASTER,
+        &[
+            "create", "--team", &team.id, "--name", "cli-bot", "--model", "gpt-*",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let secret = out.trim().to_owned();
+    assert!(secret.starts_with("pk-"), "{out}");
+    assert!(err.contains("shown once"), "{err}");
+    assert_eq!(status(&gw, &secret, "gpt-test").await, 200);
+
+    let (ok, table, _) = keys_cli(&gw, MASTER, &["list", "--team", &team.id]).await;
+    assert!(ok);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("ID  "), "{table}");
+    let row = lines.next().unwrap();
+    assert!(row.contains("cli-bot") && row.contains("gpt-*"), "{table}");
+    assert!(!table.contains(&secret));
+    let id = row.split_whitespace().next().unwrap().to_owned();
+
+    let (ok, json, _) = keys_cli(&gw, MASTER, &["show", &id, "--json"]).await;
+    assert!(ok);
+    let shown: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(shown["name"], "cli-bot");
+
+    let (ok, _, _) = keys_cli(&gw, MASTER, &["revoke", &id]).await;
+    assert!(ok);
+    assert_eq!(status(&gw, &secret, "gpt-test").await, 401);
+
+    // A wrong admin key: a clear error and exit status 1, never a secret.
+    let (ok, _, err) = keys_cli(&gw, "not-the-master-key", &["list"]).await;
+    assert!(!ok);
+    assert!(err.contains("403"), "{err}");
+    let (ok, _, err) = keys_cli(&gw, MASTER, &["show", "no-such-key"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+}
