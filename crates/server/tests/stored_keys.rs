@@ -48,11 +48,9 @@ async fn until_status(gw: &GatewayProcess, key: &str, want: u16) -> Duration {
     started.elapsed()
 }
 
-#[tokio::test]
-async fn stored_keys_authenticate_and_revocation_takes_effect_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("portcullis.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+/// An SQLite store at `path` with an organization and a team in it.
+async fn store_with_team(path: &std::path::Path) -> (SqliteStore, portcullis_store::Team) {
+    let store = SqliteStore::open(path).await.unwrap();
     let org = store
         .create_org(NewOrg {
             name: "acme".into(),
@@ -66,6 +64,30 @@ async fn stored_keys_authenticate_and_revocation_takes_effect_within_a_second() 
         })
         .await
         .unwrap();
+    (store, team)
+}
+
+/// A gateway on the store at `path` (with `master` as its master key, if given), in front of a
+/// mock OpenAI upstream.
+async fn start(path: &std::path::Path, master: Option<&str>) -> (MockUpstream, GatewayProcess) {
+    let upstream = MockUpstream::openai().await.unwrap();
+    let master = master.map_or(String::new(), |m| format!("  master_key: {m}\n"));
+    let yaml = common::single_upstream(&upstream.base_url()).replace(
+        "auth:\n",
+        &format!(
+            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n{master}",
+            path.display()
+        ),
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    (upstream, gw)
+}
+
+#[tokio::test]
+async fn stored_keys_authenticate_and_revocation_takes_effect_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.db");
+    let (store, team) = store_with_team(&path).await;
     let hasher = KeyHasher::new(HASHING_SECRET.as_bytes()).unwrap();
     let made = hasher.generate().unwrap();
     let key = store
@@ -81,15 +103,7 @@ async fn stored_keys_authenticate_and_revocation_takes_effect_within_a_second() 
         .await
         .unwrap();
 
-    let upstream = MockUpstream::openai().await.unwrap();
-    let yaml = common::single_upstream(&upstream.base_url()).replace(
-        "auth:\n",
-        &format!(
-            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n",
-            path.display()
-        ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let (_upstream, gw) = start(&path, None).await;
     let secret = made.key.expose_secret();
 
     assert_eq!(status(&gw, secret, "gpt-test").await, 200);
@@ -151,15 +165,7 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
     const MASTER: &str = "admin-master-key-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("portcullis.db");
-    let upstream = MockUpstream::openai().await.unwrap();
-    let yaml = common::single_upstream(&upstream.base_url()).replace(
-        "auth:\n",
-        &format!(
-            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n  master_key: {MASTER}\n",
-            path.display()
-        ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let (_upstream, gw) = start(&path, Some(MASTER)).await;
     let admin = |method: reqwest::Method, path: &str| {
         client().request(method, gw.url(path)).bearer_auth(MASTER)
     };
@@ -312,30 +318,9 @@ async fn the_keys_cli_creates_lists_and_revokes_through_the_admin_api() {
     const MASTER: &str = "cli-master-key-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("portcullis.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let org = store
-        .create_org(NewOrg {
-            name: "acme".into(),
-        })
-        .await
-        .unwrap();
-    let team = store
-        .create_team(NewTeam {
-            org_id: org.id,
-            name: "search".into(),
-        })
-        .await
-        .unwrap();
+    let (store, team) = store_with_team(&path).await;
     drop(store);
-    let upstream = MockUpstream::openai().await.unwrap();
-    let yaml = common::single_upstream(&upstream.base_url()).replace(
-        "auth:\n",
-        &format!(
-            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n  master_key: {MASTER}\n",
-            path.display()
-        ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let (_upstream, gw) = start(&path, Some(MASTER)).await;
 
     let (ok, out, err) = keys_cli(
         &gw,
