@@ -143,6 +143,31 @@ impl KeyTable {
     }
 }
 
+/// Why a request is not the gateway administrator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotMaster {
+    /// No key was sent.
+    Missing,
+    /// A key was sent, but not the master key.
+    OtherKey,
+    /// No master key is configured.
+    NoMasterKey,
+}
+
+impl KeyTable {
+    /// Whether the request carries the master key (compared in constant time), for the admin
+    /// API. Reads the same headers as [`KeyTable::authenticate`].
+    pub fn check_master(&self, headers: &HeaderMap) -> Result<(), NotMaster> {
+        let key = presented_key(headers).ok_or(NotMaster::Missing)?;
+        let master = self.master.as_ref().ok_or(NotMaster::NoMasterKey)?;
+        if bool::from(master.ct_eq(&digest(key))) {
+            Ok(())
+        } else {
+            Err(NotMaster::OtherKey)
+        }
+    }
+}
+
 /// The store's virtual keys as the request path sees them: by public id, with their digests, in
 /// memory. The server refreshes this table from the store (every second), so a revoked key stops
 /// working within that time and a request never waits on the database.
@@ -345,6 +370,25 @@ mod tests {
             table().authenticate(&h).err(),
             Some(AuthError::Invalid),
             "without the store a virtual key is unknown"
+        );
+    }
+
+    #[test]
+    fn only_the_master_key_is_the_master() {
+        let t = table();
+        assert_eq!(t.check_master(&HeaderMap::new()), Err(NotMaster::Missing));
+        assert_eq!(
+            t.check_master(&headers("authorization", "Bearer sk-app")),
+            Err(NotMaster::OtherKey)
+        );
+        assert_eq!(
+            t.check_master(&headers("x-api-key", "master-key-0123456789")),
+            Ok(())
+        );
+        let none = KeyTable::default();
+        assert_eq!(
+            none.check_master(&headers("x-api-key", "master-key-0123456789")),
+            Err(NotMaster::NoMasterKey)
         );
     }
 

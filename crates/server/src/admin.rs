@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use portcullis_core::Gateway;
+use portcullis_core::auth::NotMaster;
 use portcullis_core::virtual_key::KeyHasher;
 use portcullis_store::{
     KeyFilter, NewKey, NewOrg, NewTeam, OrgFilter, Page, PageRequest, Store, StoreError,
@@ -23,7 +24,6 @@ use portcullis_store::{
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::stored_keys;
@@ -34,8 +34,6 @@ pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub store: Arc<dyn Store>,
     pub hasher: Arc<KeyHasher>,
-    /// SHA-256 of the master key; `None`: no administrator can sign in.
-    pub master: Option<[u8; 32]>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -104,38 +102,31 @@ impl IntoResponse for AdminError {
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-/// Only the gateway administrator (the master key) may use this slice of the API.
+/// Only the gateway administrator (the master key of the current config, sent like any API
+/// key) may use this slice of the API.
 fn require_admin(state: &AdminState, headers: &HeaderMap) -> Result<()> {
-    let presented = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            AdminError::new(
+    state
+        .gateway
+        .runtime()
+        .keys
+        .check_master(headers)
+        .map_err(|e| match e {
+            NotMaster::Missing => AdminError::new(
                 StatusCode::UNAUTHORIZED,
                 "missing_api_key",
                 "missing admin credentials: send the master key as 'Authorization: Bearer KEY'",
-            )
-        })?;
-    let digest = portcullis_core::auth::digest(presented.as_bytes());
-    match &state.master {
-        Some(master) if bool::from(master.ct_eq(&digest)) => Ok(()),
-        Some(_) => Err(AdminError::new(
-            StatusCode::FORBIDDEN,
-            "not_admin",
-            "only the gateway administrator may use the admin API",
-        )),
-        None => Err(AdminError::new(
-            StatusCode::FORBIDDEN,
-            "admin_disabled",
-            "the admin API needs auth.master_key to be configured",
-        )),
-    }
+            ),
+            NotMaster::OtherKey => AdminError::new(
+                StatusCode::FORBIDDEN,
+                "not_admin",
+                "only the gateway administrator may use the admin API",
+            ),
+            NotMaster::NoMasterKey => AdminError::new(
+                StatusCode::FORBIDDEN,
+                "admin_disabled",
+                "the admin API needs auth.master_key to be configured",
+            ),
+        })
 }
 
 fn body<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T> {

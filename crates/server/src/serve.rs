@@ -85,11 +85,6 @@ async fn serve(
             gateway: gateway.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
-            master: config
-                .auth
-                .master_key
-                .as_ref()
-                .map(|k| portcullis_core::auth::digest(k.expose_secret().as_bytes())),
         });
         let table = stored_keys::load(store.as_ref(), &hasher)
             .await
