@@ -10,7 +10,9 @@ pub mod models;
 pub mod openai;
 pub mod openai_chat;
 pub mod raw;
+pub mod role;
 pub mod usage;
 
 pub use error::{ErrorBody, ErrorDetail};
+pub use role::Role;
 pub use usage::Usage;

@@ -47,29 +47,8 @@ mod tests;
 /// Largest JWKS document accepted from an identity provider.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 
-/// A gateway role an identity provider's role can map to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GatewayRole {
-    GatewayAdmin,
-    OrgAdmin,
-    TeamAdmin,
-    Member,
-    Viewer,
-}
-
-impl GatewayRole {
-    /// Higher is more privileged; picks the role when a token carries several.
-    fn rank(self) -> u8 {
-        match self {
-            Self::GatewayAdmin => 4,
-            Self::OrgAdmin => 3,
-            Self::TeamAdmin => 2,
-            Self::Member => 1,
-            Self::Viewer => 0,
-        }
-    }
-}
+/// The gateway role a token maps to.
+pub use portcullis_types::Role as GatewayRole;
 
 /// Which claims carry the organization, team and role, and how IdP roles map to gateway roles.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -479,7 +458,7 @@ impl OidcVerifier {
                 .iter()
                 .filter_map(Value::as_str)
                 .filter_map(|s| mapping.roles.get(s).copied())
-                .max_by_key(|r| r.rank()),
+                .max(),
             _ => return Err(OidcError::MissingClaim(mapping.role.clone())),
         }
         .ok_or(OidcError::UnknownRole)?;

@@ -1,5 +1,5 @@
-//! The admin API under `/admin/v1` (issue 4, first slice): organizations, teams and virtual
-//! keys in the store, for the gateway administrator (the master key). Served only when a store
+//! The admin API under `/admin/v1`: organizations, teams and virtual keys in the store. Every
+//! handler takes a [`Caller`] (who is calling, with which role and scope). Served only when a store
 //! is configured. A key's secret is returned once, when it is made or rotated; lists and reads
 //! never carry secrets or digests. After a change to keys the gateway's in-memory key table is
 //! reloaded at once, so a new key works and a revoked one stops on the next request.
@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use portcullis_core::Gateway;
-use portcullis_core::auth::NotMaster;
 use portcullis_core::virtual_key::KeyHasher;
 use portcullis_store::{
     KeyFilter, NewKey, NewOrg, NewTeam, OrgFilter, Page, PageRequest, Store, StoreError,
@@ -27,6 +26,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::stored_keys;
+
+mod caller;
+
+pub use caller::Caller;
 
 /// What the admin handlers share.
 #[derive(Debug, Clone)]
@@ -49,14 +52,18 @@ pub fn router(state: AdminState) -> Router {
 
 /// An admin failure, answered in the API's error shape.
 #[derive(Debug)]
-struct AdminError {
+pub struct AdminError {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl AdminError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -102,33 +109,6 @@ impl IntoResponse for AdminError {
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-/// Only the gateway administrator (the master key of the current config, sent like any API
-/// key) may use this slice of the API.
-fn require_admin(state: &AdminState, headers: &HeaderMap) -> Result<()> {
-    state
-        .gateway
-        .runtime()
-        .keys
-        .check_master(headers)
-        .map_err(|e| match e {
-            NotMaster::Missing => AdminError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_api_key",
-                "missing admin credentials: send the master key as 'Authorization: Bearer KEY'",
-            ),
-            NotMaster::OtherKey => AdminError::new(
-                StatusCode::FORBIDDEN,
-                "not_admin",
-                "only the gateway administrator may use the admin API",
-            ),
-            NotMaster::NoMasterKey => AdminError::new(
-                StatusCode::FORBIDDEN,
-                "admin_disabled",
-                "the admin API needs auth.master_key to be configured",
-            ),
-        })
-}
-
 fn body<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T> {
     serde_json::from_slice(raw).map_err(|e| {
         AdminError::new(
@@ -171,10 +151,10 @@ struct CreateOrg {
 
 async fn create_org(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     raw: bytes::Bytes,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let req: CreateOrg = body(&raw)?;
     let org = s.store.create_org(NewOrg { name: req.name }).await?;
     Ok((StatusCode::CREATED, axum::Json(org)).into_response())
@@ -182,10 +162,10 @@ async fn create_org(
 
 async fn list_orgs(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let filter = OrgFilter {
         name_prefix: q.name_prefix.clone(),
     };
@@ -202,10 +182,10 @@ struct CreateTeam {
 
 async fn create_team(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     raw: bytes::Bytes,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let req: CreateTeam = body(&raw)?;
     let team = s
         .store
@@ -219,10 +199,10 @@ async fn create_team(
 
 async fn list_teams(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let filter = TeamFilter {
         org_id: q.org_id.clone(),
         name_prefix: q.name_prefix.clone(),
@@ -265,10 +245,10 @@ async fn reload_keys(s: &AdminState) {
 
 async fn create_key(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     raw: bytes::Bytes,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let req: CreateKey = body(&raw)?;
     let made = s.hasher.generate().map_err(|_| {
         AdminError::new(
@@ -302,10 +282,10 @@ async fn create_key(
 
 async fn list_keys(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let filter = KeyFilter {
         org_id: q.org_id.clone(),
         team_id: q.team_id.clone(),
@@ -319,19 +299,19 @@ async fn list_keys(
 
 async fn get_key(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     Ok(axum::Json(s.store.get_key(&id).await?).into_response())
 }
 
 async fn revoke_key(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let key = s.store.revoke_key(&id, OffsetDateTime::now_utc()).await?;
     reload_keys(&s).await;
     Ok(axum::Json(key).into_response())
@@ -346,11 +326,11 @@ struct Rotate {
 
 async fn rotate_key(
     State(s): State<AdminState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     raw: bytes::Bytes,
 ) -> Result<Response> {
-    require_admin(&s, &headers)?;
+    caller.require_gateway_admin()?;
     let req: Rotate = if raw.is_empty() {
         Rotate::default()
     } else {
