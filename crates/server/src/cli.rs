@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `hash-key`, with help texts for a newcomer.
+//! The command line: `serve`, `check-config`, `hash-key`, and the admin commands (`orgs`,
+//! `teams`, `users`, `keys`: see `cli_admin`), with help texts for a newcomer.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -39,7 +40,13 @@ pub enum Command {
     /// standard input when it is not given (so it stays out of your shell history).
     HashKey(HashKeyArgs),
     /// Manage virtual keys through a running gateway's admin API (needs a `store`).
-    Keys(crate::cli_keys::KeysArgs),
+    Keys(crate::cli_admin::keys::KeysArgs),
+    /// Manage organizations through a running gateway's admin API.
+    Orgs(crate::cli_admin::orgs::OrgsArgs),
+    /// Manage teams through a running gateway's admin API.
+    Teams(crate::cli_admin::teams::TeamsArgs),
+    /// Manage users and their roles through a running gateway's admin API.
+    Users(crate::cli_admin::users::UsersArgs),
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 
 mod admin;
 mod cli;
-mod cli_keys;
+mod cli_admin;
 mod http;
 mod listener;
 mod logging;
@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::CheckConfig(args) => cli::check_config(&args),
         cli::Command::HashKey(args) => cli::hash_key(args),
-        cli::Command::Keys(args) => cli_keys::run(args),
+        cli::Command::Keys(args) => cli_admin::keys::run(args),
+        cli::Command::Orgs(args) => cli_admin::orgs::run(args),
+        cli::Command::Teams(args) => cli_admin::teams::run(args),
+        cli::Command::Users(args) => cli_admin::users::run(args),
     }
 }

@@ -1,0 +1,314 @@
+//! `portcullis orgs|teams|users|keys ...`: the admin API of a running gateway from the command
+//! line, with readable tables or `--json`. Each resource's subcommands live in their own module
+//! and only say which call to make and which columns to show; this module makes the call
+//! ([`call`]) and prints the answer ([`print`]).
+//!
+//! The gateway comes from `--url` or `PORTCULLIS_URL`, the admin credential from `--admin-key`
+//! or `PORTCULLIS_ADMIN_KEY`: the master key, an admin user's virtual key, or an OIDC token.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Args;
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Full};
+use portcullis_core::provider::client;
+use serde_json::Value;
+
+pub mod keys;
+pub mod orgs;
+pub mod teams;
+pub mod users;
+
+/// How to reach the admin API; flattened into every resource's arguments.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// The gateway's base URL.
+    #[arg(
+        long,
+        env = "PORTCULLIS_URL",
+        default_value = "http://127.0.0.1:4000",
+        global = true
+    )]
+    pub url: String,
+    /// The admin credential: the master key, an admin user's virtual key, or an OIDC token.
+    #[arg(
+        long,
+        env = "PORTCULLIS_ADMIN_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_key: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// One admin call a subcommand asks for, and how to show its answer.
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+    /// Table columns: (heading, field of each item).
+    pub columns: &'static [(&'static str, &'static str)],
+}
+
+impl Call {
+    pub fn new(
+        method: Method,
+        path: String,
+        body: Option<Value>,
+        columns: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Self {
+            method,
+            path,
+            body,
+            columns,
+        }
+    }
+}
+
+/// Runs `call` against the gateway `connection` names and prints the answer.
+pub fn run(connection: &Connection, call: Call) -> ExitCode {
+    let Some(admin_key) = connection.admin_key.as_deref() else {
+        eprintln!("portcullis: give the admin credential with --admin-key or PORTCULLIS_ADMIN_KEY");
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portcullis: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = connection.url.trim_end_matches('/');
+    match runtime.block_on(self::call(base, admin_key, &call)) {
+        Ok(answer) => {
+            print(connection.json, &call, &answer);
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("portcullis: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Percent-encodes a value for a path segment or query value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `path` with the query parameters whose value is given.
+pub fn with_query(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+/// Paging options every `list` takes.
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// At most this many items (the API's default is 100).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Start after this id (the `next_after` of the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+impl Paging {
+    pub fn params(&self) -> [(&'static str, Option<String>); 2] {
+        [
+            ("limit", self.limit.map(|l| l.to_string())),
+            ("after", self.after.clone()),
+        ]
+    }
+}
+
+async fn call(base: &str, admin_key: &str, call: &Call) -> Result<Value, String> {
+    let http = client::build(Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let uri: http::Uri = format!("{base}{}", call.path)
+        .parse()
+        .map_err(|_| format!("not a URL: {base}"))?;
+    let bytes = call.body.as_ref().map(Value::to_string).unwrap_or_default();
+    let mut request = Request::new(Full::new(Bytes::from(bytes)));
+    *request.method_mut() = call.method.clone();
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let mut auth = http::HeaderValue::try_from(format!("Bearer {admin_key}"))
+        .map_err(|_| "the admin key is not a valid header value".to_owned())?;
+    auth.set_sensitive(true);
+    headers.insert(header::AUTHORIZATION, auth);
+    let response = tokio::time::timeout(Duration::from_secs(30), http.request(request))
+        .await
+        .map_err(|_| format!("{base} did not answer in time"))?
+        .map_err(|_| format!("cannot reach the gateway at {base}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = value["error"]["message"].as_str().unwrap_or("no message");
+        return Err(format!("{status}: {message}"));
+    }
+    Ok(value)
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn print(json: bool, call: &Call, answer: &Value) {
+    if json {
+        if !answer.is_null() {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(answer).unwrap_or_default()
+            );
+        }
+        return;
+    }
+    if answer.is_null() {
+        eprintln!("Done.");
+        return;
+    }
+    if let Some(secret) = answer["key"].as_str() {
+        println!("{secret}");
+        eprintln!(
+            "The key above is shown once: store it now. Its id is {}.",
+            answer["id"].as_str().unwrap_or("?")
+        );
+        return;
+    }
+    let rows: Vec<&Value> = match answer["data"].as_array() {
+        Some(items) => items.iter().collect(),
+        None => vec![answer],
+    };
+    println!("{}", table(call.columns, &rows));
+    if let Some(next) = answer["next_after"].as_str() {
+        eprintln!("More: add --after {next}");
+    }
+}
+
+/// `rows` as a text table with `columns`, each column as wide as its widest cell.
+fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, k)| cell(&r[*k])).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(columns.iter().map(|(h, _)| (*h).to_owned()).collect())];
+    out.extend(cells.into_iter().map(line));
+    out.join("\n")
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "any".to_owned(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(o) if o.is_empty() => "-".to_owned(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn tables_align_and_render_every_kind_of_cell() {
+        let rows = [
+            json!({"id": "1", "models": [], "labels": {"env": "prod"}, "on": true}),
+            json!({"id": "22", "models": ["a", "b"], "labels": {}, "on": null}),
+        ];
+        let rows: Vec<&Value> = rows.iter().collect();
+        let t = table(
+            &[
+                ("ID", "id"),
+                ("MODELS", "models"),
+                ("LABELS", "labels"),
+                ("ON", "on"),
+            ],
+            &rows,
+        );
+        assert_eq!(
+            t,
+            "ID  MODELS  LABELS    ON\n1   any     env=prod  true\n22  a,b     -         -"
+        );
+    }
+
+    #[test]
+    fn queries_skip_absent_values_and_encode_present_ones() {
+        assert_eq!(with_query("/x", &[("a", None)]), "/x");
+        assert_eq!(
+            with_query(
+                "/x",
+                &[
+                    ("a", Some("b c/d".into())),
+                    ("e", None),
+                    ("f", Some("1".into()))
+                ]
+            ),
+            "/x?a=b%20c%2Fd&f=1"
+        );
+    }
+}
