@@ -1,6 +1,6 @@
 //! The stored entities, what creating and updating them takes, and how lists are filtered and
-//! paged. Plain serde types with no database in them, so the admin API and
-//! the in-memory key table can use them without knowing the backend.
+//! paged. Plain serde types with no database in them, so the admin API and the in-memory key
+//! table can use them without knowing the backend.
 //!
 //! Secrets never print: `Debug` of a key or a credential shows the length of each digest,
 //! ciphertext and nonce, never the bytes.
