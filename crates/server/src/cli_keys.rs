@@ -17,7 +17,7 @@ pub struct KeysArgs {
     /// The gateway's base URL.
     #[arg(long, env = "PORTCULLIS_URL", default_value = "http://127.0.0.1:4000")]
     pub url: String,
-    /// The admin credential (the gateway's master key).
+    /// The admin credential: the gateway's master key, or a key of a user (acting with its role).
     #[arg(long, env = "PORTCULLIS_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: String,
     /// Print the API's JSON instead of a table.
