@@ -240,7 +240,10 @@ pub fn digest(key: &[u8]) -> [u8; 32] {
     Sha256::digest(key).into()
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+/// The key a request presents, from `Authorization: Bearer`, `api-key` or `x-api-key` (in that
+/// order), trimmed; `None` when there is none. The one reader of presented keys: the request
+/// path and the admin API's caller resolution both use it.
+pub fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.as_bytes();
         let scheme = v.get(..7)?;

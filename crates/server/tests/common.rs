@@ -1,10 +1,19 @@
 //! Shared helpers of the integration tests: configs and clients.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is the test's failure"
+)]
 
-use portcullis_testkit::{LIMITED_KEY_SHA256, TEST_KEY, TEST_KEY_SHA256};
+use portcullis_testkit::{
+    GatewayProcess, LIMITED_KEY_SHA256, MockUpstream, TEST_KEY, TEST_KEY_SHA256,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// The `auth.hashing_secret` of gateways on a store.
+pub const HASHING_SECRET: &str = "test-hashing-secret-0123456789abcdef";
 
 /// A config with JSON logs, the test keys, and `providers`/`models` YAML blocks as given.
 pub fn config(providers: &str, models: &str) -> String {
@@ -58,4 +67,23 @@ pub fn sse_data(body: &str) -> Vec<String> {
         .filter_map(|e| e.strip_prefix("data: "))
         .map(str::to_owned)
         .collect()
+}
+
+/// A gateway on the SQLite store at `path` (with `master` as its master key, if given), in
+/// front of a mock OpenAI upstream serving [`single_upstream`]'s models.
+pub async fn store_gateway(
+    path: &std::path::Path,
+    master: Option<&str>,
+) -> (MockUpstream, GatewayProcess) {
+    let upstream = MockUpstream::openai().await.unwrap();
+    let master = master.map_or(String::new(), |m| format!("  master_key: {m}\n"));
+    let yaml = single_upstream(&upstream.base_url()).replace(
+        "auth:\n",
+        &format!(
+            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {HASHING_SECRET}\n{master}",
+            path.display()
+        ),
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    (upstream, gw)
 }

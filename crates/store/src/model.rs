@@ -1,6 +1,6 @@
 //! The stored entities, what creating and updating them takes, and how lists are filtered and
-//! paged. Plain serde types with no database in them, so the admin API (issue 4, later) and
-//! the in-memory key table can use them without knowing the backend.
+//! paged. Plain serde types with no database in them, so the admin API and the in-memory key
+//! table can use them without knowing the backend.
 //!
 //! Secrets never print: `Debug` of a key or a credential shows the length of each digest,
 //! ciphertext and nonce, never the bytes.
@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use portcullis_types::Role;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -53,13 +54,15 @@ pub struct Team {
     pub updated_at: OffsetDateTime,
 }
 
-/// A user: a member of one team; the name is unique within the team.
+/// A user: a member of one team; the name is unique within the team. Its role says what it
+/// may do through the admin API (with a key of its own), within its team or organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub team_id: String,
     pub name: String,
     pub email: Option<String>,
+    pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -375,12 +378,24 @@ pub struct TeamUpdate {
     pub name: Option<String>,
 }
 
-/// What creating a user takes.
-#[derive(Debug, Clone, Default)]
+/// What creating a user takes. The default role is `member`, as in the database.
+#[derive(Debug, Clone)]
 pub struct NewUser {
     pub team_id: String,
     pub name: String,
     pub email: Option<String>,
+    pub role: Role,
+}
+
+impl Default for NewUser {
+    fn default() -> Self {
+        Self {
+            team_id: String::new(),
+            name: String::new(),
+            email: None,
+            role: Role::Member,
+        }
+    }
 }
 
 /// A change to a user; `email: Some(None)` clears the email. A user stays in its team.
@@ -388,6 +403,7 @@ pub struct NewUser {
 pub struct UserUpdate {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
+    pub role: Option<Role>,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 
 pub(crate) const ORG_COLS: &str = "id, name, created_at, updated_at";
 pub(crate) const TEAM_COLS: &str = "id, org_id, name, created_at, updated_at";
-pub(crate) const USER_COLS: &str = "id, team_id, name, email, created_at, updated_at";
+pub(crate) const USER_COLS: &str = "id, team_id, name, email, role, created_at, updated_at";
 pub(crate) const KEY_COLS: &str = "id, public_id, digest, name, team_id, user_id, labels, \
     allowed_models, allowed_endpoints, expires_at, enabled, created_at, updated_at, revoked_at, \
     previous_digest, previous_valid_until";
@@ -35,6 +35,12 @@ pub(crate) fn opt_json<T: serde::Serialize>(v: Option<&T>) -> crate::Result<Opti
 /// Reads labels or a list back from its JSON column.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> crate::Result<T> {
     serde_json::from_str(s).map_err(|e| crate::StoreError::Invalid(e.to_string()))
+}
+
+/// Reads a role back from its text column.
+pub(crate) fn role(s: &str) -> crate::Result<portcullis_types::Role> {
+    s.parse()
+        .map_err(|_| crate::StoreError::Invalid(format!("unknown role {s:?} in the users table")))
 }
 
 /// The limit to bind: one more row than the page, to learn whether another page follows.
@@ -82,6 +88,7 @@ macro_rules! impl_store {
                     team_id: r.try_get("team_id").map_err(backend)?,
                     name: r.try_get("name").map_err(backend)?,
                     email: r.try_get("email").map_err(backend)?,
+                    role: crate::sql::role(r.try_get("role").map_err(backend)?)?,
                     created_at: r.try_get::<Ts, _>("created_at").map_err(backend)?.0,
                     updated_at: r.try_get::<Ts, _>("updated_at").map_err(backend)?.0,
                 })

@@ -116,8 +116,8 @@ macro_rules! tenancy_methods {
 
         async fn create_user(&self, new: crate::NewUser) -> crate::Result<crate::User> {
             let sql = format!(
-                "INSERT INTO users (id, team_id, name, email, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING {}",
+                "INSERT INTO users (id, team_id, name, email, role, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {}",
                 crate::sql::USER_COLS
             );
             let q = sqlx::query(&sql)
@@ -125,6 +125,7 @@ macro_rules! tenancy_methods {
                 .bind(new.team_id)
                 .bind(new.name)
                 .bind(new.email)
+                .bind(new.role.as_str())
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "user", rows::user).await
         }
@@ -141,8 +142,8 @@ macro_rules! tenancy_methods {
         ) -> crate::Result<crate::User> {
             let sql = format!(
                 "UPDATE users SET name = COALESCE($2, name), \
-                 email = CASE WHEN $3 THEN $4 ELSE email END, updated_at = $5 \
-                 WHERE id = $1 RETURNING {}",
+                 email = CASE WHEN $3 THEN $4 ELSE email END, role = COALESCE($5, role), \
+                 updated_at = $6 WHERE id = $1 RETURNING {}",
                 crate::sql::USER_COLS
             );
             let q = sqlx::query(&sql)
@@ -150,6 +151,7 @@ macro_rules! tenancy_methods {
                 .bind(update.name)
                 .bind(update.email.is_some())
                 .bind(update.email.flatten())
+                .bind(update.role.map(|r| r.as_str()))
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "user", rows::user).await
         }

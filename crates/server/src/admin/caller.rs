@@ -1,20 +1,37 @@
-//! Who is calling the admin API, and the scope their role covers. Every admin handler takes a
-//! [`Caller`] (an axum extractor), so no handler can forget to authenticate; what the caller may
-//! do with a given object is asked of the caller (`require_*`), in one place.
+//! Who is calling the admin API. Every admin handler takes a [`Caller`] (an axum extractor), so
+//! no handler can forget to authenticate; what a caller may see and do is decided by its
+//! methods in `scope.rs`, in one place.
+//!
+//! A caller is resolved from its credential, one function per kind of credential:
+//!
+//! - the master key (`auth.master_key`, checked by the key table in constant time): the gateway
+//!   admin;
+//! - a stored virtual key that belongs to a user (`by_user_key`): that user's role, team and
+//!   organization, looked up in the store (the admin path is not hot, so no cache goes stale).
+//!
+//! Another kind (such as an OIDC bearer token) is one more branch in
+//! `Caller::from_request_parts` that calls its own resolver. A request without a
+//! credential, or with one that is unknown, malformed, revoked, disabled or expired, answers 401
+//! (`missing_api_key`, `invalid_api_key`); a valid key that carries no admin identity (a key of
+//! the config file, a stored key without a user) answers 403.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use portcullis_core::auth::NotMaster;
+use axum::http::{HeaderMap, StatusCode};
+use portcullis_core::auth::{NotMaster, presented_key};
+use portcullis_core::virtual_key;
+use portcullis_store::StoreError;
 use portcullis_types::Role;
+use time::OffsetDateTime;
 
 use super::{AdminError, AdminState};
 
 /// An authenticated admin caller: a role and the organization, team and user it is bound to.
-/// A gateway admin is bound to nothing; an org admin to an organization; a team admin, member
-/// or viewer to a team (and its organization).
+/// An org admin is bound to an organization; a team admin, member or viewer to a team (and its
+/// organization). A gateway admin is not limited by any binding (the master key has none; a
+/// stored gateway admin user keeps its team's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub role: Role,
     pub org_id: Option<String>,
     pub team_id: Option<String>,
@@ -34,15 +51,6 @@ impl Caller {
             subject: "master".into(),
         }
     }
-
-    /// Only a gateway admin passes.
-    pub fn require_gateway_admin(&self) -> Result<(), AdminError> {
-        if self.role == Role::GatewayAdmin {
-            Ok(())
-        } else {
-            Err(AdminError::forbidden("only a gateway admin may do this"))
-        }
-    }
 }
 
 impl FromRequestParts<AdminState> for Caller {
@@ -52,21 +60,79 @@ impl FromRequestParts<AdminState> for Caller {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
-        match state.gateway.runtime().keys.check_master(&parts.headers) {
+        let master = state.gateway.runtime().keys.check_master(&parts.headers);
+        match master {
             Ok(()) => Ok(Caller::master()),
             Err(NotMaster::Missing) => Err(AdminError::new(
                 StatusCode::UNAUTHORIZED,
                 "missing_api_key",
-                "missing admin credentials: send the master key as 'Authorization: Bearer KEY'",
+                "missing admin credentials: send the master key or a user's key as \
+                 'Authorization: Bearer KEY'",
             )),
-            Err(NotMaster::OtherKey) => Err(AdminError::forbidden(
-                "only the gateway administrator may use the admin API",
-            )),
-            Err(NotMaster::NoMasterKey) => Err(AdminError::new(
-                StatusCode::FORBIDDEN,
-                "admin_disabled",
-                "the admin API needs auth.master_key to be configured",
-            )),
+            Err(NotMaster::OtherKey | NotMaster::NoMasterKey) => {
+                by_user_key(state, &parts.headers).await
+            }
         }
     }
+}
+
+fn invalid_key() -> AdminError {
+    AdminError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+        "invalid API key: unknown, revoked, disabled or expired",
+    )
+}
+
+/// The caller behind a stored virtual key that belongs to a user. The key must be active
+/// (enabled, not revoked, not expired) and its secret must match the current digest, or the
+/// previous one within its grace period (HMAC verified in constant time).
+async fn by_user_key(state: &AdminState, headers: &HeaderMap) -> Result<Caller, AdminError> {
+    let presented = presented_key(headers).and_then(|k| std::str::from_utf8(k).ok());
+    let Some((key_text, public_id)) =
+        presented.and_then(|k| virtual_key::id_of(k).map(|id| (k, id)))
+    else {
+        // Not a virtual key: a key of the config file is valid but has no admin identity.
+        return Err(
+            if state.gateway.runtime().keys.authenticate(headers).is_ok() {
+                AdminError::forbidden(
+                    "a key of the config file has no admin role: use the master key or a \
+                     key that belongs to a user",
+                )
+            } else {
+                invalid_key()
+            },
+        );
+    };
+    let key = match state.store.get_key_by_public_id(public_id).await {
+        Ok(key) => key,
+        Err(StoreError::NotFound { .. }) => return Err(invalid_key()),
+        Err(e) => return Err(e.into()),
+    };
+    let now = OffsetDateTime::now_utc();
+    let current = state.hasher.verify(key_text, &key.digest);
+    let previous = key
+        .previous_digest_at(now)
+        .is_some_and(|digest| state.hasher.verify(key_text, digest));
+    if !(key.is_active(now) && (current || previous)) {
+        return Err(invalid_key());
+    }
+    let Some(user_id) = key.user_id else {
+        return Err(AdminError::forbidden(
+            "this key belongs to no user, so it has no admin role: use a key made for a user",
+        ));
+    };
+    let user = match state.store.get_user(&user_id).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound { .. }) => return Err(invalid_key()),
+        Err(e) => return Err(e.into()),
+    };
+    let team = state.store.get_team(&user.team_id).await?;
+    Ok(Caller {
+        role: user.role,
+        org_id: Some(team.org_id),
+        team_id: Some(team.id),
+        user_id: Some(user.id),
+        subject: format!("key:{}", key.public_id),
+    })
 }

@@ -121,6 +121,7 @@ conformance!(
     org_crud,
     team_crud,
     user_crud,
+    user_roles,
     key_crud,
     credential_crud,
     unique_violations,
@@ -133,3 +134,84 @@ conformance!(
     rotation,
     timestamps_are_utc,
 );
+
+/// Rows as they were before migration 0002 (no role) and rows written by hand, which only raw
+/// SQL can make: the case gets the store and a function running SQL on the same database,
+/// where `{p}` in the SQL stands for the schema qualifier of the tables.
+mod raw_rows {
+    use portcullis_store::{NewOrg, NewTeam, Role, Store, StoreError};
+
+    async fn users_without_a_role_are_members<F, Fut>(s: &dyn Store, exec: F)
+    where
+        F: Fn(&'static str) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let org = s.create_org(NewOrg { name: "o".into() }).await.unwrap();
+        let team = NewTeam {
+            org_id: org.id,
+            name: "t".into(),
+        };
+        s.create_team(team).await.unwrap();
+        exec(
+            "INSERT INTO {p}users (id, team_id, name, created_at, updated_at) \
+             SELECT 'legacy', id, 'legacy', created_at, updated_at FROM {p}teams",
+        )
+        .await;
+        assert_eq!(s.get_user("legacy").await.unwrap().role, Role::Member);
+        // A role the store does not know is refused when read, never guessed.
+        exec(
+            "INSERT INTO {p}users (id, team_id, name, role, created_at, updated_at) \
+             SELECT 'odd', id, 'odd', 'root', created_at, updated_at FROM {p}teams",
+        )
+        .await;
+        let odd = s.get_user("odd").await;
+        assert!(matches!(odd, Err(StoreError::Invalid(_))), "{odd:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let (dir, store) = crate::sqlite().await;
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("store.db").display()
+        ))
+        .await
+        .unwrap();
+        let exec = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(&sql.replace("{p}", ""))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        };
+        users_without_a_role_are_members(&*store, exec).await;
+        pool.close().await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some((admin, schema, store)) = crate::postgres().await else {
+            return;
+        };
+        let (pool, prefix) = (admin.clone(), format!("{schema}."));
+        let outcome = tokio::spawn(async move {
+            let exec = |sql: &'static str| {
+                let (pool, sql) = (pool.clone(), sql.replace("{p}", &prefix));
+                async move {
+                    sqlx::query(&sql).execute(&pool).await.unwrap();
+                }
+            };
+            users_without_a_role_are_members(&*store, exec).await;
+            store.close().await;
+        })
+        .await;
+        let drop = format!("DROP SCHEMA {schema} CASCADE");
+        sqlx::query(&drop).execute(&admin).await.unwrap();
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}

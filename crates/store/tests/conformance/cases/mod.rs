@@ -49,7 +49,7 @@ async fn user(s: &dyn Store, team_id: &str, name: &str) -> User {
     let new = NewUser {
         team_id: team_id.into(),
         name: name.into(),
-        email: None,
+        ..NewUser::default()
     };
     s.create_user(new).await.unwrap()
 }
@@ -148,26 +148,28 @@ pub async fn user_crud(s: &dyn Store) {
         team_id: t.id.clone(),
         name: "ada".into(),
         email: Some("a@x".into()),
+        role: Role::TeamAdmin,
     };
     let u = s.create_user(new).await.unwrap();
     assert_eq!(u.email.as_deref(), Some("a@x"));
+    assert_eq!(u.role, Role::TeamAdmin);
     assert_eq!(s.get_user(&u.id).await.unwrap(), u);
 
     let renamed = UserUpdate {
         name: Some("ada l".into()),
-        email: None,
+        ..UserUpdate::default()
     };
     let u2 = s.update_user(&u.id, renamed).await.unwrap();
     assert_eq!(
-        (u2.name.as_str(), u2.email.as_deref()),
-        ("ada l", Some("a@x"))
+        (u2.name.as_str(), u2.email.as_deref(), u2.role),
+        ("ada l", Some("a@x"), Role::TeamAdmin)
     );
     let cleared = s
         .update_user(
             &u.id,
             UserUpdate {
-                name: None,
                 email: Some(None),
+                ..UserUpdate::default()
             },
         )
         .await;
@@ -176,6 +178,55 @@ pub async fn user_crud(s: &dyn Store) {
     s.delete_user(&u.id).await.unwrap();
     assert_not_found(s.get_user(&u.id).await);
     assert_not_found(s.delete_user(&u.id).await);
+}
+
+/// Every role is stored, read back, listed and changed as written; a change without a role
+/// keeps it, and a new user without one is a member.
+pub async fn user_roles(s: &dyn Store) {
+    let o = org(s, "acme").await;
+    let t = team(s, &o.id, "search").await;
+    assert_eq!(user(s, &t.id, "default").await.role, Role::Member);
+    let mut made = Vec::new();
+    for role in Role::ALL {
+        let new = NewUser {
+            team_id: t.id.clone(),
+            name: role.to_string(),
+            email: None,
+            role,
+        };
+        let u = s.create_user(new).await.unwrap();
+        assert_eq!(u.role, role);
+        assert_eq!(s.get_user(&u.id).await.unwrap().role, role);
+        made.push(u);
+    }
+    let listed = s
+        .list_users(
+            &UserFilter {
+                team_id: Some(t.id.clone()),
+                ..UserFilter::default()
+            },
+            &all(),
+        )
+        .await
+        .unwrap();
+    let roles: Vec<Role> = listed.items.iter().skip(1).map(|u| u.role).collect();
+    assert_eq!(roles, Role::ALL.to_vec());
+
+    // Each role becomes the next one, and back; other fields stay.
+    for (u, next) in made.iter().zip(Role::ALL.iter().cycle().skip(1)) {
+        let update = UserUpdate {
+            role: Some(*next),
+            ..UserUpdate::default()
+        };
+        let changed = s.update_user(&u.id, update).await.unwrap();
+        assert_eq!((changed.role, &changed.name), (*next, &u.name));
+        assert_eq!(s.get_user(&u.id).await.unwrap().role, *next);
+        let renamed = UserUpdate {
+            name: Some(format!("{} again", u.name)),
+            ..UserUpdate::default()
+        };
+        assert_eq!(s.update_user(&u.id, renamed).await.unwrap().role, *next);
+    }
 }
 
 pub async fn key_crud(s: &dyn Store) {
@@ -309,7 +360,7 @@ pub async fn unique_violations(s: &dyn Store) {
     let dup = NewUser {
         team_id: t.id.clone(),
         name: "ada".into(),
-        email: None,
+        ..NewUser::default()
     };
     assert_conflict(s.create_user(dup).await);
 
@@ -334,7 +385,7 @@ pub async fn invalid_references(s: &dyn Store) {
     let lost = NewUser {
         team_id: missing.clone(),
         name: "u".into(),
-        email: None,
+        ..NewUser::default()
     };
     assert_invalid_ref(s.create_user(lost).await);
     assert_invalid_ref(s.create_key(new_key(&missing, "pk_a")).await);

@@ -1,0 +1,295 @@
+//! `/admin/v1/keys`: virtual keys. Create: a team admin or above in scope, for any user of the
+//! team or none; a member only for itself; a viewer never. List and read: the caller's read
+//! scope (metadata only: the secret is shown once, when a key is made or rotated, and digests
+//! never). Change, revoke, rotate, delete: a team admin or above in scope; a member only its
+//! own keys. A key is its user's identity, so nobody but a gateway admin acts on the keys of a
+//! user above its own role. After every change the gateway's key table is reloaded, so a new
+//! key works, and a revoked or disabled one stops, on the next request.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use portcullis_store::{KeyFilter, KeyUpdate, NewKey, StoreError, Team, User, VirtualKey};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::wire::{self, Params};
+use super::{AdminError, AdminState, Caller, Result, teams};
+use crate::stored_keys;
+
+/// The longest grace period of a rotated key's old secret.
+const MAX_GRACE_SECONDS: u32 = 30 * 24 * 3600;
+/// The default grace period: one hour.
+const DEFAULT_GRACE_SECONDS: u32 = 3600;
+
+pub(super) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/admin/v1/keys", post(create).get(list))
+        .route(
+            "/admin/v1/keys/{id}",
+            get(read).patch(update).delete(delete),
+        )
+        .route("/admin/v1/keys/{id}/revoke", post(revoke))
+        .route("/admin/v1/keys/{id}/rotate", post(rotate))
+}
+
+/// Reloads the gateway's table of stored keys after a change.
+async fn reload_keys(s: &AdminState) {
+    match stored_keys::load(s.store.as_ref(), &s.hasher).await {
+        Ok(table) => s.gateway.set_stored_keys(table),
+        Err(e) => {
+            tracing::warn!(error = %e, "admin: cannot reload the keys; the next refresh will")
+        }
+    }
+}
+
+/// A key with its secret: the answer to creating or rotating it, the only time it is shown.
+fn with_secret(key: &VirtualKey, secret: &SecretString) -> Value {
+    let mut value = serde_json::to_value(key).unwrap_or(Value::Null);
+    value["key"] = Value::String(secret.expose_secret().to_owned());
+    value
+}
+
+fn random_failed() -> AdminError {
+    AdminError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "random_failed",
+        "cannot make a key",
+    )
+}
+
+/// The user a key is for, which must be a member of the key's team. A missing user and one of
+/// another team answer alike (422), so the field cannot probe other teams' user ids.
+async fn owner_in(s: &AdminState, team: &Team, user_id: &str) -> Result<User> {
+    match s.store.get_user(user_id).await {
+        Ok(user) if user.team_id == team.id => Ok(user),
+        Ok(_) | Err(StoreError::NotFound { .. }) => Err(AdminError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_reference",
+            "user_id: no such user in the key's team",
+        )
+        .with_param("user_id")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The key `id`, its team and its user, once the caller may change it.
+async fn manageable(s: &AdminState, caller: &Caller, id: &str) -> Result<VirtualKey> {
+    let key = s.store.get_key(id).await?;
+    let team = s.store.get_team(&key.team_id).await?;
+    caller.read_key(&team)?;
+    let owner = match &key.user_id {
+        Some(user_id) => Some(s.store.get_user(user_id).await?),
+        None => None,
+    };
+    caller.manage_key(&team, owner.as_ref())?;
+    Ok(key)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Create {
+    team_id: String,
+    name: String,
+    user_id: Option<String>,
+    #[serde(default)]
+    allowed_models: Vec<String>,
+    #[serde(default)]
+    allowed_endpoints: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+async fn create(
+    State(s): State<AdminState>,
+    caller: Caller,
+    raw: bytes::Bytes,
+) -> Result<Response> {
+    let req: Create = wire::body(&raw)?;
+    let name = wire::name("name", req.name)?;
+    let team = teams::parent(&s, &req.team_id, "team_id").await?;
+    // Scope first: a team outside it answers 404 before the user is looked at.
+    caller
+        .read_team(&team)
+        .map_err(|_| AdminError::missing_parent("team", "team_id"))?;
+    let owner = match caller.key_owner(req.user_id) {
+        Some(user_id) => Some(owner_in(&s, &team, &user_id).await?),
+        None => None,
+    };
+    caller.create_key(&team, owner.as_ref())?;
+    let made = s.hasher.generate().map_err(|_| random_failed())?;
+    let key = s
+        .store
+        .create_key(NewKey {
+            public_id: made.id.clone(),
+            digest: made.digest.clone(),
+            name,
+            team_id: team.id,
+            user_id: owner.map(|u| u.id),
+            labels: req.labels,
+            allowed_models: req.allowed_models,
+            allowed_endpoints: req.allowed_endpoints,
+            expires_at: req.expires_at,
+            enabled: true,
+        })
+        .await?;
+    reload_keys(&s).await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(with_secret(&key, &made.key)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+    org_id: Option<String>,
+    team_id: Option<String>,
+    user_id: Option<String>,
+    enabled: Option<bool>,
+    name_prefix: Option<String>,
+}
+
+async fn list(
+    State(s): State<AdminState>,
+    caller: Caller,
+    Params(q): Params<ListQuery>,
+) -> Result<Response> {
+    let Some(scope) = caller.list_scope(q.org_id, q.team_id) else {
+        return Ok(wire::empty_page());
+    };
+    let filter = KeyFilter {
+        org_id: scope.org_id,
+        team_id: scope.team_id,
+        user_id: q.user_id,
+        enabled: q.enabled,
+        name_prefix: q.name_prefix,
+    };
+    let page = s
+        .store
+        .list_keys(&filter, &wire::page(q.limit, q.after))
+        .await?;
+    Ok(wire::page_response(page))
+}
+
+async fn read(
+    State(s): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let key = s.store.get_key(&id).await?;
+    let team = s.store.get_team(&key.team_id).await?;
+    caller.read_key(&team)?;
+    Ok(axum::Json(key).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Update {
+    name: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    allowed_models: Option<Vec<String>>,
+    allowed_endpoints: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "wire::nullable_time")]
+    expires_at: Option<Option<OffsetDateTime>>,
+    enabled: Option<bool>,
+}
+
+async fn update(
+    State(s): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: bytes::Bytes,
+) -> Result<Response> {
+    manageable(&s, &caller, &id).await?;
+    let req: Update = wire::body(&raw)?;
+    let update = KeyUpdate {
+        name: wire::opt_name("name", req.name)?,
+        labels: req.labels,
+        allowed_models: req.allowed_models,
+        allowed_endpoints: req.allowed_endpoints,
+        expires_at: req.expires_at,
+        enabled: req.enabled,
+    };
+    let key = s.store.update_key(&id, update).await?;
+    reload_keys(&s).await;
+    Ok(axum::Json(key).into_response())
+}
+
+async fn delete(
+    State(s): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    manageable(&s, &caller, &id).await?;
+    s.store.delete_key(&id).await?;
+    reload_keys(&s).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn revoke(
+    State(s): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    manageable(&s, &caller, &id).await?;
+    let key = s.store.revoke_key(&id, OffsetDateTime::now_utc()).await?;
+    reload_keys(&s).await;
+    Ok(axum::Json(key).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    /// How long the old secret keeps working (default one hour, at most 30 days).
+    grace_seconds: Option<u32>,
+}
+
+async fn rotate(
+    State(s): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: bytes::Bytes,
+) -> Result<Response> {
+    let current = manageable(&s, &caller, &id).await?;
+    let req: Rotate = if raw.is_empty() {
+        Rotate::default()
+    } else {
+        wire::body(&raw)?
+    };
+    let grace = req.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    if grace > MAX_GRACE_SECONDS {
+        return Err(AdminError::invalid(
+            "grace_seconds",
+            "grace_seconds must be at most 30 days",
+        ));
+    }
+    let made = s.hasher.generate().map_err(|_| random_failed())?;
+    // The new secret keeps the key's public id, so the key stays findable under it.
+    let secret = SecretString::from(made.key.expose_secret().replacen(
+        &made.id,
+        &current.public_id,
+        1,
+    ));
+    let key = s
+        .store
+        .rotate_key(
+            &id,
+            s.hasher.digest(secret.expose_secret()),
+            OffsetDateTime::now_utc() + time::Duration::seconds(i64::from(grace)),
+        )
+        .await?;
+    reload_keys(&s).await;
+    Ok(axum::Json(with_secret(&key, &secret)).into_response())
+}
