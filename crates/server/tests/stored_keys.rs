@@ -277,11 +277,10 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
     }
 }
 
-/// Runs `portcullis keys ...` against `gw` with `admin_key`; returns (success, stdout, stderr).
-async fn keys_cli(gw: &GatewayProcess, admin_key: &str, args: &[&str]) -> (bool, String, String) {
+/// Runs `portcullis <args>` against `gw` with `admin_key`; returns (success, stdout, stderr).
+async fn cli(gw: &GatewayProcess, admin_key: &str, args: &[&str]) -> (bool, String, String) {
     let mut command = std::process::Command::new(BIN);
     command
-        .arg("keys")
         .args(args)
         .env("PORTCULLIS_URL", gw.url(""))
         .env("PORTCULLIS_ADMIN_KEY", admin_key);
@@ -304,11 +303,11 @@ async fn the_keys_cli_creates_lists_and_revokes_through_the_admin_api() {
     drop(store);
     let (_upstream, gw) = start(&path, Some(MASTER)).await;
 
-    let (ok, out, err) = keys_cli(
+    let (ok, out, err) = cli(
         &gw,
         MASTER,
         &[
-            "create", "--team", &team.id, "--name", "cli-bot", "--model", "gpt-*",
+            "keys", "create", "--team", &team.id, "--name", "cli-bot", "--model", "gpt-*",
         ],
     )
     .await;
@@ -318,7 +317,7 @@ async fn the_keys_cli_creates_lists_and_revokes_through_the_admin_api() {
     assert!(err.contains("shown once"), "{err}");
     assert_eq!(status(&gw, &secret, "gpt-test").await, 200);
 
-    let (ok, table, _) = keys_cli(&gw, MASTER, &["list", "--team", &team.id]).await;
+    let (ok, table, _) = cli(&gw, MASTER, &["keys", "list", "--team", &team.id]).await;
     assert!(ok);
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("ID  "), "{table}");
@@ -327,20 +326,148 @@ async fn the_keys_cli_creates_lists_and_revokes_through_the_admin_api() {
     assert!(!table.contains(&secret));
     let id = row.split_whitespace().next().unwrap().to_owned();
 
-    let (ok, json, _) = keys_cli(&gw, MASTER, &["show", &id, "--json"]).await;
+    let (ok, json, _) = cli(&gw, MASTER, &["keys", "show", &id, "--json"]).await;
     assert!(ok);
     let shown: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(shown["name"], "cli-bot");
 
-    let (ok, _, _) = keys_cli(&gw, MASTER, &["revoke", &id]).await;
+    let (ok, _, _) = cli(&gw, MASTER, &["keys", "revoke", &id]).await;
     assert!(ok);
     assert_eq!(status(&gw, &secret, "gpt-test").await, 401);
 
     // A wrong admin key: a clear error and exit status 1, never a secret.
-    let (ok, _, err) = keys_cli(&gw, "not-the-master-key", &["list"]).await;
+    let (ok, _, err) = cli(&gw, "not-the-master-key", &["keys", "list"]).await;
     assert!(!ok);
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains("not-the-master-key"), "{err}");
-    let (ok, _, err) = keys_cli(&gw, MASTER, &["show", "no-such-key"]).await;
+    let (ok, _, err) = cli(&gw, MASTER, &["keys", "show", "no-such-key"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+}
+
+/// The first column of the table's first row: the id of what a `create` or `show` printed.
+fn first_id(table: &str) -> String {
+    let row = table.lines().nth(1).unwrap_or_default();
+    row.split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn the_orgs_teams_and_users_cli_manage_tenants_with_roles() {
+    const MASTER: &str = "cli-master-key-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.db");
+    drop(portcullis_store::SqliteStore::open(&path).await.unwrap());
+    let (_upstream, gw) = start(&path, Some(MASTER)).await;
+
+    let (ok, out, err) = cli(&gw, MASTER, &["orgs", "create", "--name", "acme"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID  ") && out.contains("acme"), "{out}");
+    let org = first_id(&out);
+    let (ok, out, err) = cli(
+        &gw,
+        MASTER,
+        &["teams", "create", "--org", &org, "--name", "search"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let team = first_id(&out);
+    let (ok, out, err) = cli(
+        &gw,
+        MASTER,
+        &[
+            "users",
+            "create",
+            "--team",
+            &team,
+            "--name",
+            "ada",
+            "--role",
+            "team_admin",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("team_admin"), "{out}");
+    let ada = first_id(&out);
+
+    // Ada's own key is her admin identity: she manages her team from the CLI.
+    let (ok, ada_key, err) = cli(
+        &gw,
+        MASTER,
+        &[
+            "keys", "create", "--team", &team, "--user", &ada, "--name", "ada-cli",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let ada_key = ada_key.trim().to_owned();
+    let (ok, out, err) = cli(
+        &gw,
+        &ada_key,
+        &[
+            "users",
+            "create",
+            "--team",
+            &team,
+            "--name",
+            "bob",
+            "--email",
+            "bob@example.com",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let bob = first_id(&out);
+    let (ok, _, err) = cli(
+        &gw,
+        &ada_key,
+        &["users", "update", &bob, "--role", "org_admin"],
+    )
+    .await;
+    assert!(
+        !ok && err.contains("403"),
+        "a team admin cannot make an org admin: {err}"
+    );
+    let (ok, _, err) = cli(&gw, &ada_key, &["orgs", "create", "--name", "rogue"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, out, _) = cli(&gw, &ada_key, &["users", "list", "--json"]).await;
+    assert!(ok);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ada", "bob"]);
+
+    // Updates and deletes, with the restrictions the store keeps.
+    let (ok, out, err) = cli(
+        &gw,
+        &ada_key,
+        &["users", "update", &bob, "--clear-email", "--role", "viewer"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("viewer") && !out.contains("bob@example.com"),
+        "{out}"
+    );
+    let (ok, _, err) = cli(
+        &gw,
+        MASTER,
+        &["teams", "update", &team, "--name", "search-eu"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, _) = cli(&gw, MASTER, &["teams", "list", "--org", &org]).await;
+    assert!(ok && out.contains("search-eu"), "{out}");
+    let (ok, _, err) = cli(&gw, MASTER, &["orgs", "delete", &org]).await;
+    assert!(
+        !ok && err.contains("409"),
+        "an organization with teams stays: {err}"
+    );
+    let (ok, _, err) = cli(&gw, &ada_key, &["users", "delete", &bob]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&gw, MASTER, &["users", "show", &bob]).await;
     assert!(!ok && err.contains("404"), "{err}");
 }
