@@ -164,6 +164,20 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
         .unwrap();
     assert_eq!(r.status(), 403);
 
+    // The OpenAPI document is public and is the one committed in docs/.
+    let r = client()
+        .get(gw.url("/admin/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let served = r.text().await.unwrap();
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json"),
+    )
+    .unwrap();
+    assert_eq!(served, committed);
+
     let org: serde_json::Value = post("/admin/v1/orgs", serde_json::json!({"name": "acme"}))
         .send()
         .await

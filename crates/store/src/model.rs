@@ -32,7 +32,7 @@ pub fn normalize(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// An organization: the top of the tenancy tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Organization {
     pub id: String,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct Organization {
 }
 
 /// A team: belongs to one organization; its name is unique within it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Team {
     pub id: String,
     pub org_id: String,
@@ -56,7 +56,7 @@ pub struct Team {
 
 /// A user: a member of one team; the name is unique within the team. Its role says what it
 /// may do through the admin API (with a key of its own), within its team or organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub team_id: String,
@@ -72,7 +72,7 @@ pub struct User {
 /// A virtual key. The secret itself is never stored: `digest` is its keyed hash (HMAC-SHA256
 /// with the server secret, computed by the caller). `public_id` is the recognisable, unique part
 /// shown in the key itself, so a leaked key can be found and revoked.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VirtualKey {
     pub id: String,
     pub public_id: String,

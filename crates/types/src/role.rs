@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// - `member`: reads its team; manages its own keys.
 /// - `viewer`: reads its team, changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,

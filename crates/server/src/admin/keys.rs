@@ -8,17 +8,19 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use portcullis_store::{KeyFilter, KeyUpdate, NewKey, StoreError, Team, User, VirtualKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{ErrorResponse, KeyPage, KeyWithSecret};
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result, teams};
 use crate::stored_keys;
@@ -28,15 +30,12 @@ const MAX_GRACE_SECONDS: u32 = 30 * 24 * 3600;
 /// The default grace period: one hour.
 const DEFAULT_GRACE_SECONDS: u32 = 3600;
 
-pub(super) fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/admin/v1/keys", post(create).get(list))
-        .route(
-            "/admin/v1/keys/{id}",
-            get(read).patch(update).delete(delete),
-        )
-        .route("/admin/v1/keys/{id}/revoke", post(revoke))
-        .route("/admin/v1/keys/{id}/rotate", post(rotate))
+pub(super) fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, delete))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
 }
 
 /// Reloads the gateway's table of stored keys after a change.
@@ -92,7 +91,8 @@ async fn manageable(s: &AdminState, caller: &Caller, id: &str) -> Result<Virtual
     Ok(key)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateKey)]
 #[serde(deny_unknown_fields)]
 struct Create {
     team_id: String,
@@ -108,6 +108,15 @@ struct Create {
     expires_at: Option<OffsetDateTime>,
 }
 
+/// Make a virtual key for a team and optionally one of its users; the answer carries the key once.
+#[utoipa::path(post, operation_id = "create_key", path = "/admin/v1/keys", tag = "keys", request_body = Create,
+    responses(
+        (status = 201, description = "Created, with the key", body = KeyWithSecret),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such team in the caller's scope (param team_id)", body = ErrorResponse),
+        (status = 422, description = "No such user in the key's team (param user_id)", body = ErrorResponse),
+    ))]
 async fn create(
     State(s): State<AdminState>,
     caller: Caller,
@@ -149,10 +158,13 @@ async fn create(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// The previous page's `next_after`.
     after: Option<String>,
     org_id: Option<String>,
     team_id: Option<String>,
@@ -161,6 +173,12 @@ struct ListQuery {
     name_prefix: Option<String>,
 }
 
+/// List the keys in the caller's scope (never their secrets).
+#[utoipa::path(get, operation_id = "list_keys", path = "/admin/v1/keys", tag = "keys", params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = KeyPage),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+    ))]
 async fn list(
     State(s): State<AdminState>,
     caller: Caller,
@@ -183,6 +201,12 @@ async fn list(
     Ok(wire::page_response(page))
 }
 
+/// Read a key (never its secret).
+#[utoipa::path(get, operation_id = "get_key", path = "/admin/v1/keys/{id}", tag = "keys", params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key", body = VirtualKey),
+        (status = 404, description = "No such key in the caller's scope", body = ErrorResponse),
+    ))]
 async fn read(
     State(s): State<AdminState>,
     caller: Caller,
@@ -194,7 +218,8 @@ async fn read(
     Ok(axum::Json(key).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateKey)]
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
@@ -206,6 +231,14 @@ struct Update {
     enabled: Option<bool>,
 }
 
+/// Change a key's name, labels, models, endpoints, expiry, or turn it off and on.
+#[utoipa::path(patch, operation_id = "update_key", path = "/admin/v1/keys/{id}", tag = "keys", request_body = Update, params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key as changed", body = VirtualKey),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such key in the caller's scope", body = ErrorResponse),
+    ))]
 async fn update(
     State(s): State<AdminState>,
     caller: Caller,
@@ -227,6 +260,13 @@ async fn update(
     Ok(axum::Json(key).into_response())
 }
 
+/// Delete a key's record.
+#[utoipa::path(delete, operation_id = "delete_key", path = "/admin/v1/keys/{id}", tag = "keys", params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such key in the caller's scope", body = ErrorResponse),
+    ))]
 async fn delete(
     State(s): State<AdminState>,
     caller: Caller,
@@ -238,6 +278,13 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Revoke a key for good; it stops working within a second.
+#[utoipa::path(post, operation_id = "revoke_key", path = "/admin/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The revoked key", body = VirtualKey),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such key in the caller's scope", body = ErrorResponse),
+    ))]
 async fn revoke(
     State(s): State<AdminState>,
     caller: Caller,
@@ -249,13 +296,23 @@ async fn revoke(
     Ok(axum::Json(key).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = RotateKey)]
 #[serde(deny_unknown_fields)]
 struct Rotate {
     /// How long the old secret keeps working (default one hour, at most 30 days).
     grace_seconds: Option<u32>,
 }
 
+/// Give a key a new secret; the old one keeps working for the grace period.
+#[utoipa::path(post, operation_id = "rotate_key", path = "/admin/v1/keys/{id}/rotate", tag = "keys", request_body(content = Option<Rotate>, description = "Optional; the default grace is one hour"), params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, with its new secret", body = KeyWithSecret),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such key in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "The key is revoked", body = ErrorResponse),
+    ))]
 async fn rotate(
     State(s): State<AdminState>,
     caller: Caller,

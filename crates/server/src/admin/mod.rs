@@ -2,7 +2,8 @@
 //! Served only when a store is configured. This module owns the state the handlers share and
 //! the router; each entity's endpoints live in their own module (`orgs`, `teams`, `users`,
 //! `keys`), who is calling in `caller`, what they may see and do in `scope`, the error shape in
-//! `error`, and bodies, query parameters, validation and pages in `wire`.
+//! `error`, bodies, query parameters, validation and pages in `wire`, and the OpenAPI document
+//! (generated from the handlers' annotations as the routes are registered) in `openapi`.
 //!
 //! Every handler takes a [`Caller`] (the master key's gateway admin, or the user behind a
 //! stored key, with its role and scope), fetches the object, asks the caller whether it may
@@ -11,8 +12,6 @@
 //! is made or rotated; lists and reads never carry secrets or digests. After a change to keys
 //! the gateway's in-memory key table is reloaded at once, so a new key works and a revoked one
 //! stops on the next request.
-//!
-//! Not yet: credentials endpoints, OIDC tokens, the OpenAPI document.
 
 use std::sync::Arc;
 
@@ -20,10 +19,12 @@ use axum::Router;
 use portcullis_core::Gateway;
 use portcullis_core::virtual_key::KeyHasher;
 use portcullis_store::Store;
+use utoipa_axum::router::OpenApiRouter;
 
 mod caller;
 mod error;
 mod keys;
+mod openapi;
 mod orgs;
 mod scope;
 mod teams;
@@ -41,12 +42,22 @@ pub struct AdminState {
     pub hasher: Arc<KeyHasher>,
 }
 
-/// The admin API's routes, each module's merged.
+/// The admin API's routes, each module's merged, and its OpenAPI document at
+/// `GET /admin/v1/openapi.json` (public: it describes the API, not its data).
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let (router, document) = documented_routes().split_for_parts();
+    let document = openapi::to_json(&document);
+    router.with_state(state).route(
+        "/admin/v1/openapi.json",
+        axum::routing::get(move || std::future::ready(openapi::response(document.clone()))),
+    )
+}
+
+/// Every admin route with its documentation.
+fn documented_routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::with_openapi(<openapi::AdminDoc as utoipa::OpenApi>::openapi())
         .merge(orgs::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(keys::routes())
-        .with_state(state)
 }

@@ -2,32 +2,40 @@
 //! organization, anyone else its own), rename (gateway admin, or the org admin of it). Deleting
 //! an organization that still has teams answers 409.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use portcullis_store::{NewOrg, OrgFilter, OrgUpdate};
+use portcullis_store::{NewOrg, OrgFilter, OrgUpdate, Organization};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{ErrorResponse, OrgPage};
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result};
 
-pub(super) fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/admin/v1/orgs", post(create).get(list))
-        .route(
-            "/admin/v1/orgs/{id}",
-            get(read).patch(update).delete(delete),
-        )
+pub(super) fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, delete))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateOrg)]
 #[serde(deny_unknown_fields)]
 struct Create {
     name: String,
 }
 
+/// Make an organization (gateway admin).
+#[utoipa::path(post, operation_id = "create_org", path = "/admin/v1/orgs", tag = "orgs", request_body = Create,
+    responses(
+        (status = 201, description = "Created", body = Organization),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "Not a gateway admin", body = ErrorResponse),
+        (status = 409, description = "The name is taken", body = ErrorResponse),
+    ))]
 async fn create(
     State(s): State<AdminState>,
     caller: Caller,
@@ -40,14 +48,24 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(org)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// The previous page's `next_after`.
     after: Option<String>,
+    /// Only names starting with this.
     name_prefix: Option<String>,
 }
 
+/// List organizations: every one for a gateway admin, its own for anyone else.
+#[utoipa::path(get, operation_id = "list_orgs", path = "/admin/v1/orgs", tag = "orgs", params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = OrgPage),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+    ))]
 async fn list(
     State(s): State<AdminState>,
     caller: Caller,
@@ -81,6 +99,13 @@ async fn list(
     Ok(wire::page_response(page))
 }
 
+/// Read an organization.
+#[utoipa::path(get, operation_id = "get_org", path = "/admin/v1/orgs/{id}", tag = "orgs",
+    params(("id" = String, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "The organization", body = Organization),
+        (status = 404, description = "No such organization in the caller's scope", body = ErrorResponse),
+    ))]
 async fn read(
     State(s): State<AdminState>,
     caller: Caller,
@@ -90,12 +115,23 @@ async fn read(
     Ok(axum::Json(s.store.get_org(&id).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateOrg)]
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
 }
 
+/// Rename an organization (gateway admin, or its org admin).
+#[utoipa::path(patch, operation_id = "update_org", path = "/admin/v1/orgs/{id}", tag = "orgs", request_body = Update,
+    params(("id" = String, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "The organization as changed", body = Organization),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such organization in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "The name is taken", body = ErrorResponse),
+    ))]
 async fn update(
     State(s): State<AdminState>,
     caller: Caller,
@@ -110,6 +146,15 @@ async fn update(
     Ok(axum::Json(s.store.update_org(&id, update).await?).into_response())
 }
 
+/// Delete an organization that has no teams (gateway admin).
+#[utoipa::path(delete, operation_id = "delete_org", path = "/admin/v1/orgs/{id}", tag = "orgs",
+    params(("id" = String, Path, description = "The organization's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not a gateway admin", body = ErrorResponse),
+        (status = 404, description = "No such organization in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "It still has teams", body = ErrorResponse),
+    ))]
 async fn delete(
     State(s): State<AdminState>,
     caller: Caller,

@@ -3,24 +3,23 @@
 //! a team admin, member or viewer its own). Deleting a team that still has users or keys
 //! answers 409.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use portcullis_store::{NewTeam, StoreError, Team, TeamFilter, TeamUpdate};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{ErrorResponse, TeamPage};
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result};
 
-pub(super) fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/admin/v1/teams", post(create).get(list))
-        .route(
-            "/admin/v1/teams/{id}",
-            get(read).patch(update).delete(delete),
-        )
+pub(super) fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, delete))
 }
 
 /// The team named by the request field `param` (such as a new user's `team_id`): 404 with that
@@ -32,13 +31,23 @@ pub(super) async fn parent(s: &AdminState, id: &str, param: &'static str) -> Res
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateTeam)]
 #[serde(deny_unknown_fields)]
 struct Create {
     org_id: String,
     name: String,
 }
 
+/// Make a team in an organization (gateway admin, or the org admin).
+#[utoipa::path(post, operation_id = "create_team", path = "/admin/v1/teams", tag = "teams", request_body = Create,
+    responses(
+        (status = 201, description = "Created", body = Team),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such organization in the caller's scope (param org_id)", body = ErrorResponse),
+        (status = 409, description = "The name is taken in the organization", body = ErrorResponse),
+    ))]
 async fn create(
     State(s): State<AdminState>,
     caller: Caller,
@@ -58,15 +67,24 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(team)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// The previous page's `next_after`.
     after: Option<String>,
     org_id: Option<String>,
     name_prefix: Option<String>,
 }
 
+/// List the teams in the caller's scope.
+#[utoipa::path(get, operation_id = "list_teams", path = "/admin/v1/teams", tag = "teams", params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = TeamPage),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+    ))]
 async fn list(
     State(s): State<AdminState>,
     caller: Caller,
@@ -101,6 +119,12 @@ async fn list(
     Ok(wire::page_response(page))
 }
 
+/// Read a team.
+#[utoipa::path(get, operation_id = "get_team", path = "/admin/v1/teams/{id}", tag = "teams", params(("id" = String, Path, description = "The team's id")),
+    responses(
+        (status = 200, description = "The team", body = Team),
+        (status = 404, description = "No such team in the caller's scope", body = ErrorResponse),
+    ))]
 async fn read(
     State(s): State<AdminState>,
     caller: Caller,
@@ -111,12 +135,22 @@ async fn read(
     Ok(axum::Json(team).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateTeam)]
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
 }
 
+/// Rename a team (gateway admin, or the org admin).
+#[utoipa::path(patch, operation_id = "update_team", path = "/admin/v1/teams/{id}", tag = "teams", request_body = Update, params(("id" = String, Path, description = "The team's id")),
+    responses(
+        (status = 200, description = "The team as changed", body = Team),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such team in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "The name is taken in the organization", body = ErrorResponse),
+    ))]
 async fn update(
     State(s): State<AdminState>,
     caller: Caller,
@@ -132,6 +166,14 @@ async fn update(
     Ok(axum::Json(s.store.update_team(&id, update).await?).into_response())
 }
 
+/// Delete a team that has no users or keys (gateway admin, or the org admin).
+#[utoipa::path(delete, operation_id = "delete_team", path = "/admin/v1/teams/{id}", tag = "teams", params(("id" = String, Path, description = "The team's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such team in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "It still has users or keys", body = ErrorResponse),
+    ))]
 async fn delete(
     State(s): State<AdminState>,
     caller: Caller,

@@ -4,35 +4,46 @@
 //! admins, and nobody but a gateway admin changes or deletes a user above its own role.
 //! Deleting a user who still has keys answers 409.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use portcullis_store::{NewUser, Role, UserFilter, UserUpdate};
+use portcullis_store::{NewUser, Role, User, UserFilter, UserUpdate};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{ErrorResponse, UserPage};
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result, teams};
 
-pub(super) fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/admin/v1/users", post(create).get(list))
-        .route(
-            "/admin/v1/users/{id}",
-            get(read).patch(update).delete(delete),
-        )
+pub(super) fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, delete))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateUser)]
 #[serde(deny_unknown_fields)]
 struct Create {
     team_id: String,
     name: String,
     email: Option<String>,
+    /// At most the caller's own role; default `member`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
+/// Add a user to a team (its team admin, the org admin or a gateway admin); the role is at most the caller's.
+#[utoipa::path(post, operation_id = "create_user", path = "/admin/v1/users", tag = "users", request_body = Create,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such team in the caller's scope (param team_id)", body = ErrorResponse),
+        (status = 409, description = "The name is taken in the team", body = ErrorResponse),
+    ))]
 async fn create(
     State(s): State<AdminState>,
     caller: Caller,
@@ -57,16 +68,25 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// The previous page's `next_after`.
     after: Option<String>,
     org_id: Option<String>,
     team_id: Option<String>,
     name_prefix: Option<String>,
 }
 
+/// List the users in the caller's scope.
+#[utoipa::path(get, operation_id = "list_users", path = "/admin/v1/users", tag = "users", params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = UserPage),
+        (status = 400, description = "Invalid query", body = ErrorResponse),
+    ))]
 async fn list(
     State(s): State<AdminState>,
     caller: Caller,
@@ -87,6 +107,12 @@ async fn list(
     Ok(wire::page_response(page))
 }
 
+/// Read a user.
+#[utoipa::path(get, operation_id = "get_user", path = "/admin/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 404, description = "No such user in the caller's scope", body = ErrorResponse),
+    ))]
 async fn read(
     State(s): State<AdminState>,
     caller: Caller,
@@ -98,15 +124,27 @@ async fn read(
     Ok(axum::Json(user).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateUser)]
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
     #[serde(default, deserialize_with = "wire::nullable")]
     email: Option<Option<String>>,
+    /// At most the caller's own role.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
+/// Change a user's name, email or role.
+#[utoipa::path(patch, operation_id = "update_user", path = "/admin/v1/users/{id}", tag = "users", request_body = Update, params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 400, description = "Invalid body", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such user in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "The name is taken in the team", body = ErrorResponse),
+    ))]
 async fn update(
     State(s): State<AdminState>,
     caller: Caller,
@@ -132,6 +170,14 @@ async fn update(
     Ok(axum::Json(s.store.update_user(&id, update).await?).into_response())
 }
 
+/// Delete a user who has no keys.
+#[utoipa::path(delete, operation_id = "delete_user", path = "/admin/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 404, description = "No such user in the caller's scope", body = ErrorResponse),
+        (status = 409, description = "The user still has keys", body = ErrorResponse),
+    ))]
 async fn delete(
     State(s): State<AdminState>,
     caller: Caller,
