@@ -273,6 +273,7 @@ mod tests {
                 sha256: digest(b"sk-app"),
                 models: Some(vec!["gpt-*".into(), "mock".into()]),
             }],
+            oidc: None,
         })
     }
 
