@@ -393,6 +393,11 @@ impl OidcVerifier {
         })
     }
 
+    /// The configuration this verifier was built with (a reload compares it with the new one).
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
     /// Verifies `token` and maps its claims to a principal.
     pub async fn verify(&self, token: &str) -> Result<JwtPrincipal, OidcError> {
         let mut parts = token.split('.');

@@ -217,7 +217,10 @@ async fn run(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Dispatched, GatewayError> {
-    let principal = runtime.keys.authenticate_with(headers, stored)?;
+    let principal = match runtime.keys.authenticate_with(headers, stored) {
+        Ok(p) => p,
+        Err(e) => crate::auth::authenticate_token(runtime.oidc.as_deref(), headers, e).await?,
+    };
     ctx.key_name = Some(principal.key_name.clone());
     let mut request = parse::parse(op, body)?;
     request.set_anthropic_beta(headers.get("anthropic-beta"));
@@ -229,8 +232,9 @@ async fn run(
     dispatch::dispatch(ctx, &route, &mut request).await
 }
 
-/// Serves `GET /v1/models` and `GET /v1/models/{id}`.
-pub fn list_models(
+/// Serves `GET /v1/models` and `GET /v1/models/{id}`. Async only for the verification of an
+/// OIDC token; a key is answered without awaiting anything.
+pub async fn list_models(
     gateway: &Gateway,
     request_id: &str,
     headers: &HeaderMap,
@@ -239,14 +243,14 @@ pub fn list_models(
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new("/v1/models", request_id, gateway.access_log());
     let stored = gateway.stored_keys();
-    let listed = runtime
-        .keys
-        .authenticate_with(headers, stored.as_deref())
-        .map_err(GatewayError::from)
-        .and_then(|p| {
-            ctx.key_name = Some(p.key_name.clone());
-            models::list(&runtime, &p, id)
-        });
+    let principal = match runtime.keys.authenticate_with(headers, stored.as_deref()) {
+        Ok(p) => Ok(p),
+        Err(e) => crate::auth::authenticate_token(runtime.oidc.as_deref(), headers, e).await,
+    };
+    let listed = principal.map_err(GatewayError::from).and_then(|p| {
+        ctx.key_name = Some(p.key_name.clone());
+        models::list(&runtime, &p, id)
+    });
     match listed {
         Ok(body) => {
             ctx.status = StatusCode::OK;
