@@ -52,6 +52,9 @@ impl FromRequestParts<AdminState> for Caller {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = super::oidc_caller::from_headers(state, &parts.headers).await {
+            return caller;
+        }
         match state.gateway.runtime().keys.check_master(&parts.headers) {
             Ok(()) => Ok(Caller::master()),
             Err(NotMaster::Missing) => Err(AdminError::new(

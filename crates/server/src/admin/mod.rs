@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use crate::stored_keys;
 
 mod caller;
+mod oidc_caller;
 
 pub use caller::Caller;
 
