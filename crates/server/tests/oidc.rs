@@ -104,6 +104,13 @@ async fn tokens_call_the_api_and_bad_ones_are_refused_saying_why() {
         .await
         .unwrap();
 
+    let listening = gw
+        .json_logs()
+        .into_iter()
+        .find(|l| l["message"] == "listening")
+        .unwrap();
+    assert_eq!(listening["oidc"], true);
+
     let mut dev = claims("user-1", &["dev"]);
     dev["team"] = json!("team-value-not-to-log");
     let valid = token(&dev);
@@ -224,6 +231,12 @@ async fn without_oidc_a_token_is_an_unknown_key() {
     let (status, body) = chat(&gw, &token(&claims("user-1", &["dev"]))).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "invalid_api_key");
+    let listening = gw
+        .json_logs()
+        .into_iter()
+        .find(|l| l["message"] == "listening")
+        .unwrap();
+    assert_eq!(listening["oidc"], false);
 }
 
 #[tokio::test]
