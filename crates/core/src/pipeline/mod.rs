@@ -1,6 +1,6 @@
 //! The request pipeline: named stages over one [`RequestCtx`], in this order:
 //!
-//! 1. `authenticate` ([`crate::auth`]): key to principal
+//! 1. `authenticate` ([`crate::auth`]): key (or OIDC bearer token) to principal
 //! 2. [`parse`]: body to a typed request; unknown fields kept for pass-through
 //! 3. [`resolve`]: model name to route, checking what the key may use
 //! 4. `plan` ([`crate::routing`]): the route's strategy orders the deployments
@@ -28,6 +28,7 @@ use serde::Serialize;
 pub use ctx::RequestCtx;
 
 use crate::Gateway;
+use crate::auth::authenticate_token;
 use crate::error::GatewayError;
 use crate::provider::Operation;
 use dispatch::Dispatched;
@@ -217,9 +218,11 @@ async fn run(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Dispatched, GatewayError> {
+    // Boxed: the token path's future (about 1 KiB: a JWKS fetch may be in it) would otherwise
+    // grow every request's future, keys included.
     let principal = match runtime.keys.authenticate_with(headers, stored) {
         Ok(p) => p,
-        Err(e) => crate::auth::authenticate_token(runtime.oidc.as_deref(), headers, e).await?,
+        Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await?,
     };
     ctx.key_name = Some(principal.key_name.clone());
     let mut request = parse::parse(op, body)?;
@@ -243,9 +246,10 @@ pub async fn list_models(
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new("/v1/models", request_id, gateway.access_log());
     let stored = gateway.stored_keys();
+    // Boxed as in `run`.
     let principal = match runtime.keys.authenticate_with(headers, stored.as_deref()) {
         Ok(p) => Ok(p),
-        Err(e) => crate::auth::authenticate_token(runtime.oidc.as_deref(), headers, e).await,
+        Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await,
     };
     let listed = principal.map_err(GatewayError::from).and_then(|p| {
         ctx.key_name = Some(p.key_name.clone());
