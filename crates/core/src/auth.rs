@@ -1,6 +1,11 @@
 //! Stage `authenticate`: the client's key to a [`Principal`]. Keys live in memory in the runtime
 //! snapshot as SHA-256 digests; the request path never touches a database. The key is read from
 //! `Authorization: Bearer`, `api-key` or `x-api-key`.
+//!
+//! With `auth.oidc` configured, a presented key that no table knows and that has the shape of a
+//! JWT is verified as an OIDC bearer token ([`authenticate_token`]). The keys are tried first
+//! and synchronously, so a key's request pays nothing for OIDC: no allocation, no await; only a
+//! refused key costs one shape check more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,19 +16,55 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use portcullis_types::Role;
+
 use crate::config::AuthConfig;
 use crate::error::AuthError;
+use crate::oidc::{JwtPrincipal, OidcVerifier};
 use crate::virtual_key::{self, KeyHasher};
 
 /// Who is calling, and what they may use.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The key's name from the config (never the key itself).
+    /// The key's name from the config or the store (never the key itself); `oidc:<subject>` for
+    /// a token.
     pub key_name: Arc<str>,
     models: Option<Arc<[ModelPattern]>>,
+    /// The token's subject (`sub`); `None` for a key.
+    pub subject: Option<Arc<str>>,
+    /// The organization claimed by the token, as the IdP writes it; `None` for a key.
+    pub org: Option<Arc<str>>,
+    /// The team claimed by the token, as the IdP writes it; `None` for a key.
+    pub team: Option<Arc<str>>,
+    /// The gateway role the token's roles map to; `None` for a key.
+    pub role: Option<Role>,
 }
 
 impl Principal {
+    /// A key's principal: its name and model allow-list, no identity.
+    fn key(name: Arc<str>, models: Option<Arc<[ModelPattern]>>) -> Self {
+        Self {
+            key_name: name,
+            models,
+            subject: None,
+            org: None,
+            team: None,
+            role: None,
+        }
+    }
+
+    /// A verified token's principal: any model (tokens carry no allow-list).
+    fn token(p: JwtPrincipal) -> Self {
+        Self {
+            key_name: Arc::from(format!("oidc:{}", p.subject)),
+            models: None,
+            subject: Some(Arc::from(p.subject)),
+            org: p.org.map(Arc::from),
+            team: p.team.map(Arc::from),
+            role: Some(p.role),
+        }
+    }
+
     /// Whether this principal may use the model named `model`.
     pub fn may_use(&self, model: &str) -> bool {
         self.models
@@ -81,13 +122,12 @@ impl KeyTable {
             .keys
             .iter()
             .map(|k| {
-                let principal = Principal {
-                    key_name: Arc::from(k.name.as_str()),
-                    models: k
-                        .models
+                let principal = Principal::key(
+                    Arc::from(k.name.as_str()),
+                    k.models
                         .as_ref()
                         .map(|m| m.iter().cloned().map(ModelPattern).collect()),
-                };
+                );
                 (k.sha256, principal)
             })
             .collect();
@@ -132,10 +172,7 @@ impl KeyTable {
         if let Some(master) = &self.master
             && bool::from(master.ct_eq(&d))
         {
-            return Ok(Principal {
-                key_name: Arc::from("master"),
-                models: None,
-            });
+            return Ok(Principal::key(Arc::from("master"), None));
         }
         // The map is keyed by digests of high-entropy keys: a lookup reveals nothing useful
         // about any key through timing.
@@ -225,13 +262,55 @@ impl StoredKeys {
         if !(current || previous) {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal {
-            key_name: stored.name.clone(),
-            models: stored
+        Ok(Principal::key(
+            stored.name.clone(),
+            stored
                 .models
                 .as_ref()
                 .map(|m| m.iter().cloned().map(ModelPattern).collect()),
-        })
+        ))
+    }
+}
+
+/// Stage `authenticate`, for what the key tables refused (`failed`, from
+/// [`KeyTable::authenticate_with`]): an unknown key of the JWT shape is verified by `oidc`, when
+/// OIDC is configured. A valid token is a principal unless its role is `viewer` (viewers only
+/// read the admin API: 403). Without OIDC, or for anything but an unknown key, `failed` stands.
+pub async fn authenticate_token(
+    oidc: Option<&OidcVerifier>,
+    headers: &HeaderMap,
+    failed: AuthError,
+) -> Result<Principal, AuthError> {
+    let (Some(oidc), AuthError::Invalid) = (oidc, &failed) else {
+        return Err(failed);
+    };
+    let Some(token) = presented_jwt(headers) else {
+        return Err(failed);
+    };
+    let verified = oidc.verify(token).await?;
+    if verified.role < Role::Member {
+        return Err(AuthError::RoleNotAllowed(verified.role));
+    }
+    Ok(Principal::token(verified))
+}
+
+/// The presented key (from the same headers as keys) when it has the shape of a JWT: three
+/// base64url segments separated by dots, the first two not empty (the third is empty in an
+/// unsigned `alg: none` token, which the verifier then refuses by name).
+pub fn presented_jwt(headers: &HeaderMap) -> Option<&str> {
+    let key = presented_key(headers)?;
+    let mut segments = key.split(|&b| b == b'.');
+    let shaped = matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some(h), Some(p), Some(_), None) if !h.is_empty() && !p.is_empty()
+    ) && key
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if shaped {
+        // Only ASCII was accepted above.
+        std::str::from_utf8(key).ok()
+    } else {
+        None
     }
 }
 
@@ -276,6 +355,7 @@ mod tests {
                 sha256: digest(b"sk-app"),
                 models: Some(vec!["gpt-*".into(), "mock".into()]),
             }],
+            oidc: None,
         })
     }
 
@@ -392,6 +472,137 @@ mod tests {
         assert_eq!(
             none.check_master(&headers("x-api-key", "master-key-0123456789")),
             Err(NotMaster::NoMasterKey)
+        );
+    }
+
+    #[test]
+    fn the_jwt_shape() {
+        for jwt in [
+            "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        ] {
+            assert!(
+                presented_jwt(&headers("authorization", jwt)).is_some(),
+                "{jwt}"
+            );
+        }
+        assert!(presented_jwt(&headers("x-api-key", "aGVhZA.Ym9keQ.c2ln")).is_some());
+        for not_jwt in [
+            "Bearer sk-app",
+            "Bearer a.b",
+            "Bearer a.b.c.d",
+            "Bearer .b.c",
+            "Bearer a..c",
+            "Bearer a.b+.c",
+            "Bearer a.b.c=",
+            "Bearer pk-abcdefghijklm-0123456789",
+        ] {
+            assert!(
+                presented_jwt(&headers("authorization", not_jwt)).is_none(),
+                "{not_jwt}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_tried_only_for_unknown_keys_of_the_jwt_shape() {
+        use portcullis_testkit::oidc::{self, TestIdp, TestKey};
+        use serde_json::json;
+
+        use crate::oidc::{ClaimMapping, GatewayRole, OidcConfig, OidcError};
+
+        let idp = TestIdp::start(&[TestKey::Rsa1]).await.unwrap();
+        let mapping = ClaimMapping {
+            org: Some("org".into()),
+            team: Some("team".into()),
+            role: "roles".into(),
+            roles: std::collections::HashMap::from([
+                ("dev".into(), GatewayRole::Member),
+                ("auditor".into(), GatewayRole::Viewer),
+            ]),
+        };
+        let config = OidcConfig::new(oidc::ISSUER, oidc::AUDIENCE, idp.jwks_url(), mapping);
+        let client = crate::provider::client::build(std::time::Duration::from_secs(2)).unwrap();
+        let verifier = OidcVerifier::new(config, client).unwrap();
+        let token = |roles: serde_json::Value| {
+            let mut c = oidc::claims("user-7");
+            c["org"] = json!("acme");
+            c["team"] = json!("search");
+            c["roles"] = roles;
+            let value = format!("Bearer {}", TestKey::Rsa1.sign(&c).unwrap());
+            let mut h = HeaderMap::new();
+            h.insert(
+                "authorization",
+                http::HeaderValue::from_str(&value).unwrap(),
+            );
+            h
+        };
+        /// The stage as the pipeline runs it.
+        async fn authenticate(
+            h: HeaderMap,
+            oidc: Option<&OidcVerifier>,
+        ) -> Result<Principal, AuthError> {
+            match table().authenticate_with(&h, None) {
+                Ok(p) => Ok(p),
+                Err(e) => authenticate_token(oidc, &h, e).await,
+            }
+        }
+
+        let p = authenticate(token(json!(["dev"])), Some(&verifier))
+            .await
+            .unwrap();
+        assert_eq!(&*p.key_name, "oidc:user-7");
+        assert_eq!(p.subject.as_deref(), Some("user-7"));
+        assert_eq!(p.org.as_deref(), Some("acme"));
+        assert_eq!(p.team.as_deref(), Some("search"));
+        assert_eq!(p.role, Some(GatewayRole::Member));
+        assert!(p.may_use("any-model"));
+
+        assert_eq!(
+            authenticate(token(json!(["auditor"])), Some(&verifier))
+                .await
+                .err(),
+            Some(AuthError::RoleNotAllowed(GatewayRole::Viewer))
+        );
+        let mut expired = oidc::claims("user-7");
+        expired["exp"] = json!(1);
+        let mut h = HeaderMap::new();
+        let value = format!("Bearer {}", TestKey::Rsa1.sign(&expired).unwrap());
+        h.insert(
+            "authorization",
+            http::HeaderValue::from_str(&value).unwrap(),
+        );
+        assert_eq!(
+            authenticate(h, Some(&verifier)).await.err(),
+            Some(AuthError::Token(OidcError::Expired))
+        );
+        // Without OIDC a token is an unknown key; keys never reach the verifier.
+        assert_eq!(
+            authenticate(token(json!(["dev"])), None).await.err(),
+            Some(AuthError::Invalid)
+        );
+        let fetches = idp.fetches();
+        let p = authenticate(headers("x-api-key", "sk-app"), Some(&verifier)).await;
+        assert_eq!(
+            p.map(|p| p.key_name.to_string()).ok().as_deref(),
+            Some("app")
+        );
+        for (h, v, want) in [
+            ("authorization", "Bearer sk-unknown", AuthError::Invalid),
+            ("authorization", "Basic abc", AuthError::Missing),
+        ] {
+            assert_eq!(
+                authenticate(headers(h, v), Some(&verifier)).await.err(),
+                Some(want)
+            );
+        }
+        assert_eq!(idp.fetches(), fetches, "no key went to the IdP");
+        assert_eq!(
+            table()
+                .authenticate(&headers("x-api-key", "sk-app"))
+                .unwrap()
+                .role,
+            None
         );
     }
 

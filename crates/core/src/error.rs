@@ -7,6 +7,9 @@ use portcullis_types::ErrorBody;
 
 use portcullis_types::anthropic;
 
+use portcullis_types::Role;
+
+use crate::oidc::OidcError;
 use crate::provider::{Dialect, ProviderError};
 
 /// Which side caused a failure (the `error.fault` of the access record).
@@ -38,6 +41,26 @@ pub enum AuthError {
     Invalid,
     #[error("the API key is not allowed to use model '{0}'")]
     ModelNotAllowed(String),
+    /// An OIDC bearer token that does not verify; the message says why, never the token.
+    #[error("invalid bearer token: {0}")]
+    Token(OidcError),
+    /// The identity provider's key set cannot be fetched, so a token cannot be checked.
+    #[error(
+        "the bearer token cannot be verified right now: the identity provider's key set is unavailable"
+    )]
+    TokenUnverifiable,
+    /// A valid token whose role may not call the API.
+    #[error("a token with the role '{0}' may not call this API: viewers only read the admin API")]
+    RoleNotAllowed(Role),
+}
+
+impl From<OidcError> for AuthError {
+    fn from(e: OidcError) -> Self {
+        match e {
+            OidcError::JwksUnavailable => Self::TokenUnverifiable,
+            e => Self::Token(e),
+        }
+    }
 }
 
 /// Failures of the request body (stage `parse`).
@@ -82,8 +105,13 @@ impl GatewayError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Auth(AuthError::Missing | AuthError::Invalid) => StatusCode::UNAUTHORIZED,
-            Self::Auth(AuthError::ModelNotAllowed(_)) => StatusCode::FORBIDDEN,
+            Self::Auth(AuthError::Missing | AuthError::Invalid | AuthError::Token(_)) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Auth(AuthError::ModelNotAllowed(_) | AuthError::RoleNotAllowed(_)) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Auth(AuthError::TokenUnverifiable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Request(RequestError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Request(_) | Self::EndpointNotSupported { .. } => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
@@ -99,6 +127,9 @@ impl GatewayError {
             Self::Auth(AuthError::Missing) => "missing_api_key",
             Self::Auth(AuthError::Invalid) => "invalid_api_key",
             Self::Auth(AuthError::ModelNotAllowed(_)) => "model_not_allowed",
+            Self::Auth(AuthError::Token(_)) => "invalid_token",
+            Self::Auth(AuthError::TokenUnverifiable) => "token_unverifiable",
+            Self::Auth(AuthError::RoleNotAllowed(_)) => "role_not_allowed",
             Self::Request(RequestError::Json(_)) => "invalid_json",
             Self::Request(RequestError::Schema { .. }) => "invalid_request",
             Self::Request(RequestError::TooLarge { .. }) => "body_too_large",
@@ -115,7 +146,7 @@ impl GatewayError {
     pub fn fault(&self) -> Fault {
         match self {
             Self::Provider(e) if e.is_client_fault() => Fault::Client,
-            Self::Provider(_) => Fault::Upstream,
+            Self::Provider(_) | Self::Auth(AuthError::TokenUnverifiable) => Fault::Upstream,
             Self::Internal(_) => Fault::Internal,
             _ => Fault::Client,
         }
@@ -207,6 +238,21 @@ mod tests {
             ),
             (ProviderError::Timeout.into(), 504, "api_error"),
             (
+                AuthError::Token(OidcError::Expired).into(),
+                401,
+                "authentication_error",
+            ),
+            (
+                AuthError::from(OidcError::JwksUnavailable).into(),
+                503,
+                "api_error",
+            ),
+            (
+                AuthError::RoleNotAllowed(Role::Viewer).into(),
+                403,
+                "permission_error",
+            ),
+            (
                 ProviderError::Connect("refused".into()).into(),
                 502,
                 "api_error",
@@ -224,6 +270,14 @@ mod tests {
     fn anthropic_shape() {
         let cases: Vec<(GatewayError, &str)> = vec![
             (AuthError::Invalid.into(), "authentication_error"),
+            (
+                AuthError::Token(OidcError::BadSignature).into(),
+                "authentication_error",
+            ),
+            (
+                AuthError::RoleNotAllowed(Role::Viewer).into(),
+                "permission_error",
+            ),
             (
                 AuthError::ModelNotAllowed("m".into()).into(),
                 "permission_error",

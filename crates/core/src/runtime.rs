@@ -1,5 +1,8 @@
-//! The immutable snapshot every request reads: routes (model name to deployments), providers and
-//! keys. Built from a validated [`Config`]; a reload builds a new one and swaps it in whole.
+//! The immutable snapshot every request reads: routes (model name to deployments), providers,
+//! keys and the OIDC verifier. Built from a validated [`Config`]; a reload builds a new one and
+//! swaps it in whole. The OIDC verifier is the one piece carried over: a reload whose `auth.oidc`
+//! is unchanged keeps the previous snapshot's verifier (and so its cached key set), a changed one
+//! gets a new verifier.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::KeyTable;
 use crate::config::{Config, ProviderConfig, Timeouts};
+use crate::oidc::{OidcConfig, OidcVerifier};
 use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::bedrock::Bedrock;
 use crate::provider::client::HttpClient;
@@ -58,6 +62,8 @@ impl Route {
 pub struct Runtime {
     pub routes: HashMap<String, Arc<Route>>,
     pub keys: KeyTable,
+    /// The verifier of OIDC bearer tokens, when `auth.oidc` is configured.
+    pub oidc: Option<Arc<OidcVerifier>>,
     /// Unix seconds when this snapshot was built: the `created` of listed models.
     pub created: u64,
 }
@@ -65,6 +71,16 @@ pub struct Runtime {
 impl Runtime {
     /// Builds a snapshot. The config was validated, so every deployment names a provider.
     pub fn build(config: &Config, http: &HttpClient) -> Self {
+        Self::build_with(config, http, None)
+    }
+
+    /// Builds the snapshot that replaces `previous` on a reload: the same as [`Runtime::build`],
+    /// except that `previous`'s OIDC verifier is kept when `auth.oidc` did not change.
+    pub fn build_after(config: &Config, http: &HttpClient, previous: &Runtime) -> Self {
+        Self::build_with(config, http, Some(previous))
+    }
+
+    fn build_with(config: &Config, http: &HttpClient, previous: Option<&Runtime>) -> Self {
         let providers: HashMap<&str, Arc<dyn Provider>> = config
             .providers
             .iter()
@@ -120,9 +136,94 @@ impl Runtime {
         Self {
             routes,
             keys: KeyTable::from_config(&config.auth),
+            oidc: oidc_verifier(
+                config.auth.oidc.as_ref(),
+                http,
+                previous.and_then(|p| p.oidc.as_ref()),
+            ),
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         }
+    }
+}
+
+/// The verifier for `config`: `previous` itself when it was built from an equal config (its key
+/// cache survives the reload), else a new one.
+fn oidc_verifier(
+    config: Option<&OidcConfig>,
+    http: &HttpClient,
+    previous: Option<&Arc<OidcVerifier>>,
+) -> Option<Arc<OidcVerifier>> {
+    let config = config?;
+    if let Some(previous) = previous
+        && previous.config() == config
+    {
+        return Some(previous.clone());
+    }
+    if previous.is_some() {
+        tracing::info!(
+            "oidc: the identity provider settings changed; its keys will be fetched again"
+        );
+    }
+    match OidcVerifier::new(config.clone(), http.clone()) {
+        Ok(v) => Some(Arc::new(v)),
+        Err(e) => {
+            // Validation refuses every config the verifier refuses; should they ever disagree,
+            // tokens are refused (as without OIDC) rather than accepted unchecked.
+            tracing::error!(error = %e, "oidc: cannot build the token verifier; tokens are refused");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn config(audience: &str) -> Config {
+        let yaml = format!(
+            r#"
+auth:
+  oidc:
+    issuer: https://idp.example.com
+    audience: {audience}
+    jwks_url: https://idp.example.com/certs
+    claims: {{ role: roles, roles: {{ dev: member }} }}
+providers: {{ m: {{ type: mock }} }}
+models: {{ demo: {{ deployments: [{{ provider: m }}] }} }}
+"#
+        );
+        Config::from_yaml(&yaml, &HashMap::<String, String>::new()).unwrap()
+    }
+
+    #[test]
+    fn a_reload_keeps_the_verifier_while_the_oidc_config_is_unchanged() {
+        let http = crate::provider::client::build(Duration::from_secs(1)).unwrap();
+        let first = Runtime::build(&config("gateway"), &http);
+        let v1 = first.oidc.clone().unwrap();
+
+        let same = Runtime::build_after(&config("gateway"), &http, &first);
+        assert!(Arc::ptr_eq(&v1, same.oidc.as_ref().unwrap()));
+
+        let changed = Runtime::build_after(&config("another"), &http, &same);
+        let v2 = changed.oidc.clone().unwrap();
+        assert!(!Arc::ptr_eq(&v1, &v2));
+        assert_eq!(v2.config().audience, "another");
+
+        let without = Config::from_yaml(
+            "providers: { m: { type: mock } }",
+            &HashMap::<String, String>::new(),
+        )
+        .unwrap();
+        assert!(
+            Runtime::build_after(&without, &http, &changed)
+                .oidc
+                .is_none()
+        );
+        assert!(Runtime::build(&without, &http).oidc.is_none());
     }
 }

@@ -102,7 +102,7 @@ async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let id = request_id(&headers);
     tagged(
         render(
-            pipeline::list_models(&state.gateway, &id, &headers, None),
+            pipeline::list_models(&state.gateway, &id, &headers, None).await,
             Dialect::OpenAi,
         ),
         &id,
@@ -115,7 +115,7 @@ async fn get_model(
     headers: HeaderMap,
 ) -> Response {
     let id = request_id(&headers);
-    let reply = pipeline::list_models(&state.gateway, &id, &headers, Some(&model));
+    let reply = pipeline::list_models(&state.gateway, &id, &headers, Some(&model)).await;
     tagged(render(reply, Dialect::OpenAi), &id)
 }
 

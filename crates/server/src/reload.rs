@@ -85,7 +85,10 @@ impl Reloader {
         if config.server != self.server || config.logging != self.logging {
             tracing::warn!("server and logging settings changed; they take effect after a restart");
         }
-        let generation = self.gateway.swap(Runtime::build(&config, &self.http));
+        // Built after the current snapshot: an unchanged `auth.oidc` keeps its verifier and the
+        // identity provider's keys it has cached.
+        let runtime = Runtime::build_after(&config, &self.http, &self.gateway.runtime());
+        let generation = self.gateway.swap(runtime);
         tracing::info!(
             trigger,
             generation,

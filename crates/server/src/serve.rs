@@ -103,7 +103,8 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    if gateway.runtime().keys.is_empty() && gateway.stored_keys().is_none() {
+    let runtime = gateway.runtime();
+    if runtime.keys.is_empty() && gateway.stored_keys().is_none() && runtime.oidc.is_none() {
         tracing::warn!("no API keys are configured: every API request will be rejected");
     }
     tracing::info!(
@@ -111,8 +112,11 @@ async fn serve(
         version = env!("CARGO_PKG_VERSION"),
         models = config.models.len(),
         providers = config.providers.len(),
+        oidc = runtime.oidc.is_some(),
         "listening"
     );
+    // The first snapshot is not kept alive past the first reload.
+    drop(runtime);
 
     let reloader = Reloader::new(
         gateway.clone(),

@@ -1,8 +1,10 @@
 //! Test support for Portcullis (a dev-dependency only): a scriptable mock OpenAI-compatible
-//! upstream that records what the gateway sends, and a harness that runs the real `portcullis`
-//! binary on a temporary config and reads its logs.
+//! upstream that records what the gateway sends, a harness that runs the real `portcullis`
+//! binary on a temporary config and reads its logs, and a local OIDC identity provider (JWKS and
+//! signed tokens).
 
 pub mod gateway;
+pub mod oidc;
 pub mod upstream;
 pub mod wire;
 

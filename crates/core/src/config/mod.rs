@@ -102,6 +102,8 @@ pub struct AuthConfig {
     /// The server secret virtual keys are hashed with (HMAC-SHA256); required with a store.
     pub hashing_secret: Option<SecretString>,
     pub keys: Vec<KeyConfig>,
+    /// JWT bearer tokens of an OIDC identity provider, accepted beside the keys.
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 /// A client key declared in the file, stored as the SHA-256 of the key.

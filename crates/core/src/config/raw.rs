@@ -60,6 +60,7 @@ pub struct RawAuth {
     pub hashing_secret: Option<String>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    pub oidc: Option<RawOidc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +68,28 @@ pub struct RawKey {
     pub name: String,
     pub sha256: String,
     pub models: Option<Vec<String>>,
+}
+
+/// `auth.oidc`: JWT bearer tokens of one OIDC identity provider. Every field is optional here
+/// so that a missing one is reported by validation with its path, beside the other problems.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawOidc {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub jwks_url: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub leeway: Option<String>,
+    pub claims: Option<RawOidcClaims>,
+}
+
+/// `auth.oidc.claims`: which claims carry the organization, team and role, and the map from the
+/// identity provider's role strings to gateway roles.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawOidcClaims {
+    pub org: Option<String>,
+    pub team: Option<String>,
+    pub role: Option<String>,
+    pub roles: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

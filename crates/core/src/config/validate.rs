@@ -20,6 +20,7 @@ use super::{
 use crate::provider::presets;
 
 mod google;
+mod oidc;
 mod provider_types;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
@@ -261,6 +262,7 @@ impl Validator<'_> {
             master_key: master_key.map(SecretString::from),
             hashing_secret: hashing_secret.map(SecretString::from),
             keys,
+            oidc: raw.oidc.and_then(|o| self.oidc(o)),
         }
     }
 

@@ -21,7 +21,9 @@
 //!   key (so URL-shaped claims like `https://example.com/org` work), then as a dotted path into
 //!   nested objects (`realm_access.roles`). The role claim may be a string or an array of strings;
 //!   IdP role strings are mapped to gateway roles and, for an array, the most privileged mapped
-//!   role wins.
+//!   role wins. The organization and team claims are optional in a token (a gateway admin
+//!   belongs to neither; the admin API requires them by role), but when present they must be
+//!   non-empty strings.
 //! - **Errors and logs never carry the token or a claim value**: an [`OidcError`] names what
 //!   failed (and, for a missing claim, the configured claim name), nothing more.
 
@@ -53,9 +55,11 @@ pub use portcullis_types::Role as GatewayRole;
 /// Which claims carry the organization, team and role, and how IdP roles map to gateway roles.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClaimMapping {
-    /// Claim name or dotted path of the organization; `None`: tokens carry no organization.
+    /// Claim name or dotted path of the organization; `None`: tokens carry no organization. A
+    /// token without the claim has no organization.
     pub org: Option<String>,
-    /// Claim name or dotted path of the team; `None`: tokens carry no team.
+    /// Claim name or dotted path of the team; `None`: tokens carry no team. A token without
+    /// the claim has no team.
     pub team: Option<String>,
     /// Claim name or dotted path of the role (a string or an array of strings).
     pub role: String,
@@ -393,6 +397,11 @@ impl OidcVerifier {
         })
     }
 
+    /// The configuration this verifier was built with (a reload compares it with the new one).
+    pub fn config(&self) -> &OidcConfig {
+        &self.config
+    }
+
     /// Verifies `token` and maps its claims to a principal.
     pub async fn verify(&self, token: &str) -> Result<JwtPrincipal, OidcError> {
         let mut parts = token.split('.');
@@ -442,16 +451,8 @@ impl OidcVerifier {
             .get("exp")
             .and_then(Value::as_u64)
             .ok_or_else(|| OidcError::MissingClaim("exp".into()))?;
-        let org = mapping
-            .org
-            .as_deref()
-            .map(|name| string_claim(claims, name))
-            .transpose()?;
-        let team = mapping
-            .team
-            .as_deref()
-            .map(|name| string_claim(claims, name))
-            .transpose()?;
+        let org = optional_string_claim(claims, mapping.org.as_deref())?;
+        let team = optional_string_claim(claims, mapping.team.as_deref())?;
         let role = match claim(claims, &mapping.role) {
             Some(Value::String(s)) => mapping.roles.get(s).copied(),
             Some(Value::Array(items)) => items
@@ -509,5 +510,14 @@ fn string_claim(claims: &Value, name: &str) -> Result<String, OidcError> {
     match claim(claims, name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => Err(OidcError::MissingClaim(name.to_owned())),
+    }
+}
+
+/// The claim `name` (when one is configured) if the token has it; present, it must be a
+/// non-empty string.
+fn optional_string_claim(claims: &Value, name: Option<&str>) -> Result<Option<String>, OidcError> {
+    match name.map(|n| (n, claim(claims, n))) {
+        None | Some((_, None | Some(Value::Null))) => Ok(None),
+        Some((n, Some(_))) => string_claim(claims, n).map(Some),
     }
 }

@@ -360,12 +360,26 @@ async fn claim_mapping_and_role_map() {
         Err(OidcError::MissingClaim("realm_access.roles".into()))
     );
 
-    // A missing nested team names the claim, never a value.
+    // Organization and team are optional: a token without them has none.
     let mut c = claims();
     c["groups"] = json!({"other": "value-not-to-leak"});
+    c.as_object_mut()
+        .unwrap()
+        .remove("https://portcullis.test/org");
+    let p = v.verify(&rs1(&c)).await.unwrap();
+    assert_eq!((p.org, p.team), (None, None));
+
+    // A team of the wrong type names the claim, never a value.
+    let mut c = claims();
+    c["groups"] = json!({"team": ["value-not-to-leak"]});
     let err = v.verify(&rs1(&c)).await.unwrap_err();
     assert_eq!(err, OidcError::MissingClaim("groups.team".into()));
     assert!(!err.to_string().contains("value-not-to-leak"));
+    c["groups"] = json!({"team": ""});
+    assert_eq!(
+        v.verify(&rs1(&c)).await,
+        Err(OidcError::MissingClaim("groups.team".into()))
+    );
 
     let mut c = claims();
     c["https://portcullis.test/org"] = json!(7);

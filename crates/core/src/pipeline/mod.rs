@@ -1,6 +1,6 @@
 //! The request pipeline: named stages over one [`RequestCtx`], in this order:
 //!
-//! 1. `authenticate` ([`crate::auth`]): key to principal
+//! 1. `authenticate` ([`crate::auth`]): key (or OIDC bearer token) to principal
 //! 2. [`parse`]: body to a typed request; unknown fields kept for pass-through
 //! 3. [`resolve`]: model name to route, checking what the key may use
 //! 4. `plan` ([`crate::routing`]): the route's strategy orders the deployments
@@ -28,6 +28,7 @@ use serde::Serialize;
 pub use ctx::RequestCtx;
 
 use crate::Gateway;
+use crate::auth::authenticate_token;
 use crate::error::GatewayError;
 use crate::provider::Operation;
 use dispatch::Dispatched;
@@ -217,7 +218,12 @@ async fn run(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Dispatched, GatewayError> {
-    let principal = runtime.keys.authenticate_with(headers, stored)?;
+    // Boxed: the token path's future (about 1 KiB: a JWKS fetch may be in it) would otherwise
+    // grow every request's future, keys included.
+    let principal = match runtime.keys.authenticate_with(headers, stored) {
+        Ok(p) => p,
+        Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await?,
+    };
     ctx.key_name = Some(principal.key_name.clone());
     let mut request = parse::parse(op, body)?;
     request.set_anthropic_beta(headers.get("anthropic-beta"));
@@ -229,8 +235,9 @@ async fn run(
     dispatch::dispatch(ctx, &route, &mut request).await
 }
 
-/// Serves `GET /v1/models` and `GET /v1/models/{id}`.
-pub fn list_models(
+/// Serves `GET /v1/models` and `GET /v1/models/{id}`. Async only for the verification of an
+/// OIDC token; a key is answered without awaiting anything.
+pub async fn list_models(
     gateway: &Gateway,
     request_id: &str,
     headers: &HeaderMap,
@@ -239,14 +246,15 @@ pub fn list_models(
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new("/v1/models", request_id, gateway.access_log());
     let stored = gateway.stored_keys();
-    let listed = runtime
-        .keys
-        .authenticate_with(headers, stored.as_deref())
-        .map_err(GatewayError::from)
-        .and_then(|p| {
-            ctx.key_name = Some(p.key_name.clone());
-            models::list(&runtime, &p, id)
-        });
+    // Boxed as in `run`.
+    let principal = match runtime.keys.authenticate_with(headers, stored.as_deref()) {
+        Ok(p) => Ok(p),
+        Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await,
+    };
+    let listed = principal.map_err(GatewayError::from).and_then(|p| {
+        ctx.key_name = Some(p.key_name.clone());
+        models::list(&runtime, &p, id)
+    });
     match listed {
         Ok(body) => {
             ctx.status = StatusCode::OK;

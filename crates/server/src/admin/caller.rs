@@ -60,8 +60,10 @@ impl FromRequestParts<AdminState> for Caller {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
-        let master = state.gateway.runtime().keys.check_master(&parts.headers);
-        match master {
+        if let Some(caller) = super::oidc_caller::from_headers(state, &parts.headers).await {
+            return caller;
+        }
+        match state.gateway.runtime().keys.check_master(&parts.headers) {
             Ok(()) => Ok(Caller::master()),
             Err(NotMaster::Missing) => Err(AdminError::new(
                 StatusCode::UNAUTHORIZED,

@@ -79,6 +79,16 @@ impl AdminError {
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
+
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<StoreError> for AdminError {

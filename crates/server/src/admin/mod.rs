@@ -5,8 +5,8 @@
 //! `error`, bodies, query parameters, validation and pages in `wire`, and the OpenAPI document
 //! (generated from the handlers' annotations as the routes are registered) in `openapi`.
 //!
-//! Every handler takes a [`Caller`] (the master key's gateway admin, or the user behind a
-//! stored key, with its role and scope), fetches the object, asks the caller whether it may
+//! Every handler takes a [`Caller`] (the master key's gateway admin, the user behind a stored
+//! key, or the holder of an OIDC token, with its role and scope), fetches the object, asks the caller whether it may
 //! (404 outside its scope, exactly as a missing id; 403 when its role may not), then acts.
 //! Lists force the caller's scope into their filters. A key's secret is returned once, when it
 //! is made or rotated; lists and reads never carry secrets or digests. After a change to keys
@@ -24,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 mod caller;
 mod error;
 mod keys;
+mod oidc_caller;
 mod openapi;
 mod orgs;
 mod scope;
