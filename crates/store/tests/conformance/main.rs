@@ -123,6 +123,7 @@ conformance!(
     user_crud,
     key_crud,
     credential_crud,
+    credential_optimistic_update,
     unique_violations,
     invalid_references,
     deletes_are_restricted,
