@@ -3,11 +3,13 @@
 mod admin;
 mod cli;
 mod cli_keys;
+mod cli_secrets;
 mod http;
 mod listener;
 mod logging;
 mod reload;
 mod serve;
+mod stored_credentials;
 mod stored_keys;
 
 use std::process::ExitCode;
@@ -26,5 +28,6 @@ fn main() -> ExitCode {
         cli::Command::CheckConfig(args) => cli::check_config(&args),
         cli::Command::HashKey(args) => cli::hash_key(args),
         cli::Command::Keys(args) => cli_keys::run(args),
+        cli::Command::Secrets(args) => cli_secrets::run(args),
     }
 }

@@ -1,10 +1,11 @@
-//! The admin API under `/admin/v1`: organizations, teams and virtual keys in the store. Every
+//! The admin API under `/admin/v1`: organizations, teams, virtual keys and provider credentials
+//! (`credentials.rs`) in the store. Every
 //! handler takes a [`Caller`] (who is calling, with which role and scope). Served only when a store
 //! is configured. A key's secret is returned once, when it is made or rotated; lists and reads
 //! never carry secrets or digests. After a change to keys the gateway's in-memory key table is
 //! reloaded at once, so a new key works and a revoked one stops on the next request.
 //!
-//! Not yet: the org, team and member roles with their scoping, users and credentials endpoints,
+//! Not yet: the org, team and member roles with their scoping, users endpoints,
 //! OIDC tokens, the OpenAPI document.
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use time::OffsetDateTime;
 use crate::stored_keys;
 
 mod caller;
+pub(crate) mod credentials;
 
 pub use caller::Caller;
 
@@ -37,6 +39,7 @@ pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub store: Arc<dyn Store>,
     pub hasher: Arc<KeyHasher>,
+    pub credentials: credentials::CredentialsState,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -47,6 +50,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/keys/{id}", get(get_key))
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
         .route("/admin/v1/keys/{id}/rotate", post(rotate_key))
+        .merge(credentials::routes())
         .with_state(state)
 }
 
