@@ -49,6 +49,8 @@ pub struct Stored {
     pub store: Option<Arc<dyn Store>>,
     pub keyring: Option<Arc<Keyring>>,
     pub uses: Vec<CredentialUse>,
+    /// The credentials' fingerprint, read before the config loaded at start read them.
+    pub credentials_seen: Option<u64>,
 }
 
 impl Reloader {
@@ -69,7 +71,7 @@ impl Reloader {
             store: stored.store,
             keyring: stored.keyring,
             uses: RwLock::new(stored.uses),
-            credentials_seen: std::sync::Mutex::new(None),
+            credentials_seen: std::sync::Mutex::new(stored.credentials_seen),
             serial: tokio::sync::Mutex::new(()),
         }
     }
@@ -83,7 +85,6 @@ impl Reloader {
             }
         };
         let mut last = content_digest(&self.path);
-        self.note_credentials(self.credentials_fingerprint().await);
         let mut tick = tokio::time::interval(config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -109,11 +110,8 @@ impl Reloader {
         }
     }
 
-    /// The fingerprint of the stored credentials, when stored credentials are in use (a store
-    /// and master keys) and the store can be read.
     async fn credentials_fingerprint(&self) -> Option<u64> {
-        let store = self.store.as_ref().filter(|_| self.keyring.is_some())?;
-        stored_credentials::fingerprint(store.as_ref()).await.ok()
+        fingerprint_of(self.store.as_deref(), self.keyring.as_deref()).await
     }
 
     fn note_credentials(&self, seen: Option<u64>) {
@@ -195,6 +193,13 @@ impl Reloader {
             })
             .unwrap_or_default()
     }
+}
+
+/// The fingerprint of the stored credentials, when stored credentials are in use (a store and
+/// master keys) and the store can be read.
+pub async fn fingerprint_of(store: Option<&dyn Store>, keyring: Option<&Keyring>) -> Option<u64> {
+    let store = store.filter(|_| keyring.is_some())?;
+    stored_credentials::fingerprint(store).await.ok()
 }
 
 mod fingerprint {

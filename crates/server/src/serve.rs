@@ -68,6 +68,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         None => None,
     };
     let keyring = boot.secrets.map(|s| s.keyring);
+    // Read before the credentials are, so that a change made meanwhile triggers a reload.
+    let credentials_seen = runtime.block_on(crate::reload::fingerprint_of(
+        store.as_deref(),
+        keyring.as_deref(),
+    ));
     // Phase two: the whole file, with the stored credentials it references.
     let loaded = runtime.block_on(stored_credentials::load(
         &text,
@@ -89,6 +94,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         store,
         keyring,
         uses: config.credential_uses.clone(),
+        credentials_seen,
     };
     match runtime.block_on(serve(args, config, stored, access_log)) {
         Ok(()) => ExitCode::SUCCESS,

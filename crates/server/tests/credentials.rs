@@ -617,3 +617,39 @@ async fn secrets_rotate_rewraps_under_the_new_master_key() {
     let generated = String::from_utf8(out.stdout).unwrap();
     assert!(Keyring::new(&SecretString::from(generated.trim().to_owned()), &[]).is_ok());
 }
+
+/// Two replicas on one store: a secret changed through one replica's API reaches the other's
+/// providers on its next reload tick (it watches the credentials' fingerprint).
+#[tokio::test]
+async fn another_replica_follows_a_credential_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("portcullis.db");
+    let key = generate_master_key().unwrap();
+    let (up_a, up_b) = (
+        MockUpstream::openai().await.unwrap(),
+        MockUpstream::openai().await.unwrap(),
+    );
+    let a = start(&config(&db, current_key(), &up_a.base_url(), "x"), &key).await;
+    let id = create(&a, "shared", "openai_compatible", "sk-replica-first").await;
+    let reference = "${credential:shared}";
+    let b = start(
+        &config(&db, current_key(), &up_b.base_url(), reference),
+        &key,
+    )
+    .await;
+    assert_eq!(chat(&b).await, 200);
+    let last_b = || up_b.requests().last().cloned().unwrap();
+    OpenAiWire
+        .seen_with_key(&last_b(), "sk-replica-first")
+        .unwrap();
+
+    let path = format!("/admin/v1/credentials/{id}");
+    let body = json!({"secret": "sk-replica-second"});
+    let (status, _) = call(&a, Method::PATCH, &path, Some(body)).await;
+    assert_eq!(status, 200);
+    wait_for_reload(&b, "stored credentials changed").await;
+    assert_eq!(chat(&b).await, 200);
+    OpenAiWire
+        .seen_with_key(&last_b(), "sk-replica-second")
+        .unwrap();
+}
