@@ -608,6 +608,31 @@ async fn secrets_rotate_rewraps_under_the_new_master_key() {
         )
         .unwrap();
 
+    // check-config decrypts the references too: this file is fine, one naming a missing
+    // credential is not.
+    let check = |path: &Path| {
+        std::process::Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(path)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    assert!(check(&file).status.success());
+    let missing = dir.path().join("missing.yaml");
+    std::fs::write(
+        &missing,
+        rotated.replace("${credential:one}", "${credential:gone}"),
+    )
+    .unwrap();
+    let out = check(&missing);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("providers.up.api_key: no stored credential is named 'gone'"),
+        "{stderr}"
+    );
+
     // And `secrets generate` makes keys the config accepts.
     let out = std::process::Command::new(BIN)
         .args(["secrets", "generate"])
