@@ -102,6 +102,21 @@ impl Keyring {
         &self.current.id
     }
 
+    /// The ids of every master key: the current one first, then the previous ones.
+    pub fn key_ids(&self) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.id.clone())
+            .collect()
+    }
+
+    /// Whether a master key with this id is in the keyring (current or previous).
+    pub fn has_key(&self, key_id: &str) -> bool {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .any(|k| k.id == key_id)
+    }
+
     /// Encrypts `plaintext` for the record `aad` under a new data key, wrapped by the current
     /// master key.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, EnvelopeError> {
@@ -191,6 +206,17 @@ impl Keyring {
         body.fill(0);
         Ok(out)
     }
+}
+
+/// A new random master key, base64-encoded, as the configuration takes it.
+pub fn generate_master_key() -> Result<SecretString, EnvelopeError> {
+    let mut bytes = [0u8; KEY_LEN];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| EnvelopeError::Random)?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    bytes.fill(0);
+    Ok(SecretString::from(encoded))
 }
 
 fn decrypt(
@@ -308,6 +334,22 @@ mod tests {
             retired.open(&sealed, b"c").unwrap_err(),
             EnvelopeError::UnknownKey(sealed.key_id.clone())
         );
+    }
+
+    #[test]
+    fn generated_master_keys_are_new_and_usable() {
+        let (a, b) = (
+            generate_master_key().unwrap(),
+            generate_master_key().unwrap(),
+        );
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        let ring = Keyring::new(&a, &[b]).unwrap();
+        let ids = ring.key_ids();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[0], ring.current_id());
+        assert!(ring.has_key(&ids[1]) && !ring.has_key("0000000000000000"));
+        let sealed = ring.seal(b"x", b"r").unwrap();
+        assert_eq!(ring.open(&sealed, b"r").unwrap(), b"x");
     }
 
     #[test]

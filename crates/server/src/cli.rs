@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `hash-key`, and the admin commands (`orgs`,
-//! `teams`, `users`, `keys`: see `cli_admin`), with help texts for a newcomer.
+//! `teams`, `users`, `keys`: see `cli_admin`) and `secrets`, with help texts for a newcomer.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use portcullis_core::config::Config;
+use portcullis_core::config::{Config, ConfigProblem, ProcessEnv};
 
 const ABOUT: &str = "Portcullis: one OpenAI-compatible door between your applications and many \
 LLM providers. Applications change only their base URL and key; the gateway holds the provider \
@@ -47,6 +47,9 @@ pub enum Command {
     Teams(crate::cli_admin::teams::TeamsArgs),
     /// Manage users and their roles through a running gateway's admin API.
     Users(crate::cli_admin::users::UsersArgs),
+    /// Master keys of stored provider credentials: generate one, or re-encrypt everything under
+    /// the current one.
+    Secrets(crate::cli_secrets::SecretsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,9 +74,42 @@ pub struct HashKeyArgs {
     pub key: Option<String>,
 }
 
+/// Loads the file as `serve` would. The store is opened (and migrated) only when providers
+/// reference stored credentials, to decrypt them.
+fn load_for_check(path: &std::path::Path) -> Result<Config, Vec<ConfigProblem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigProblem::new(
+            "",
+            format!("cannot read {}: {e}", path.display()),
+        )]
+    })?;
+    let boot = Config::bootstrap(&text, &ProcessEnv)?;
+    let (Some(store), Some(secrets)) = (&boot.store, &boot.secrets) else {
+        return Config::from_yaml_with_credentials(&text, &ProcessEnv, None);
+    };
+    if boot.references.is_empty() {
+        return Config::from_yaml_with_credentials(&text, &ProcessEnv, None);
+    }
+    let problem = |e: String| vec![ConfigProblem::new("store", e)];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| problem(e.to_string()))?;
+    runtime.block_on(async {
+        let store = crate::stored_keys::open(store)
+            .await
+            .map_err(|e| problem(format!("{e:#}")))?;
+        let loaded =
+            crate::stored_credentials::load(&text, Some(store.as_ref()), Some(&secrets.keyring))
+                .await;
+        store.close().await;
+        loaded
+    })
+}
+
 #[expect(clippy::print_stdout, reason = "the command's output")]
 pub fn check_config(args: &ConfigArg) -> ExitCode {
-    match Config::load(&args.config) {
+    match load_for_check(&args.config) {
         Ok(config) => {
             println!(
                 "{}: OK ({} providers, {} models, {} keys{})",

@@ -3,11 +3,13 @@
 mod admin;
 mod cli;
 mod cli_admin;
+mod cli_secrets;
 mod http;
 mod listener;
 mod logging;
 mod reload;
 mod serve;
+mod stored_credentials;
 mod stored_keys;
 
 use std::process::ExitCode;
@@ -29,5 +31,6 @@ fn main() -> ExitCode {
         cli::Command::Orgs(args) => cli_admin::orgs::run(args),
         cli::Command::Teams(args) => cli_admin::teams::run(args),
         cli::Command::Users(args) => cli_admin::users::run(args),
+        cli::Command::Secrets(args) => cli_secrets::run(args),
     }
 }

@@ -1,4 +1,6 @@
-//! `portcullis serve`: loads the config, starts logging, the listener and the reload watcher,
+//! `portcullis serve`: loads the config (in two phases when a store is configured: the store is
+//! opened first, so that the stored credentials the providers reference can be decrypted),
+//! starts logging, the listener and the reload watcher,
 //! and shuts down gracefully: on SIGTERM or SIGINT it stops accepting, fails `/readyz`, lets
 //! requests and streams in flight finish within `server.shutdown_grace`, then exits. A second
 //! signal exits at once.
@@ -7,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use portcullis_core::config::Config;
+use portcullis_core::config::{Config, ConfigProblem, ProcessEnv};
 use portcullis_core::provider::client;
 use portcullis_core::virtual_key::KeyHasher;
 use portcullis_core::{AccessLog, Gateway, Runtime};
@@ -16,24 +18,70 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use crate::admin::credentials::CredentialsState;
 use crate::cli::ServeArgs;
 use crate::http::{AppState, router};
-use crate::reload::Reloader;
-use crate::stored_keys;
+use crate::reload::{Reloader, Stored};
+use crate::{stored_credentials, stored_keys};
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let config = match Config::load(&args.config.config) {
-        Ok(c) => c,
-        Err(problems) => {
-            eprintln!(
-                "portcullis: the config {} is invalid:",
-                args.config.config.display()
-            );
-            for p in problems {
-                eprintln!("  {p}");
-            }
+    let path = args.config.config.clone();
+    let invalid = |problems: Vec<ConfigProblem>| {
+        eprintln!("portcullis: the config {} is invalid:", path.display());
+        for p in problems {
+            eprintln!("  {p}");
+        }
+        ExitCode::FAILURE
+    };
+    // Phase one: the store and the master keys, to decrypt the credentials the file references.
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            return invalid(vec![ConfigProblem::new(
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )]);
+        }
+    };
+    let boot = match Config::bootstrap(&text, &ProcessEnv) {
+        Ok(b) => b,
+        Err(problems) => return invalid(problems),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portcullis: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let store = match &boot.store {
+        Some(store_config) => match runtime.block_on(stored_keys::open(store_config)) {
+            Ok(store) => Some(store),
+            Err(e) => {
+                eprintln!("portcullis: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let keyring = boot.secrets.map(|s| s.keyring);
+    // Read before the credentials are, so that a change made meanwhile triggers a reload.
+    let credentials_seen = runtime.block_on(crate::reload::fingerprint_of(
+        store.as_deref(),
+        keyring.as_deref(),
+    ));
+    // Phase two: the whole file, with the stored credentials it references.
+    let loaded = runtime.block_on(stored_credentials::load(
+        &text,
+        store.as_deref(),
+        keyring.as_deref(),
+    ));
+    let config = match loaded {
+        Ok(c) => c,
+        Err(problems) => return invalid(problems),
     };
     let (_log_guard, access_log) = match crate::logging::init(&config.logging) {
         Ok(g) => g,
@@ -42,17 +90,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
+    let stored = Stored {
+        store,
+        keyring,
+        uses: config.credential_uses.clone(),
+        credentials_seen,
     };
-    match runtime.block_on(serve(args, config, access_log)) {
+    match runtime.block_on(serve(args, config, stored, access_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the gateway stopped on an error");
@@ -64,13 +108,30 @@ pub fn run(args: ServeArgs) -> ExitCode {
 async fn serve(
     args: ServeArgs,
     config: Config,
+    stored: Stored,
     access_log: Option<Arc<dyn AccessLog>>,
 ) -> anyhow::Result<()> {
     let http = client::build(config.server.connect_timeout).context("building the HTTP client")?;
     let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http), access_log));
     let (stop_tx, stop_rx) = watch::channel(false);
+    if !config.credential_uses.is_empty() {
+        tracing::info!(
+            references = config.credential_uses.len(),
+            "providers use stored credentials"
+        );
+    }
+    let store = stored.store.clone();
+    let keyring = stored.keyring.clone();
+    let reloader = Arc::new(Reloader::new(
+        gateway.clone(),
+        args.config.config.clone(),
+        http,
+        config.server.clone(),
+        config.logging.clone(),
+        stored,
+    ));
     let mut admin = None;
-    if let Some(store_config) = &config.store {
+    if let Some(store) = store {
         let secret = config
             .auth
             .hashing_secret
@@ -80,11 +141,14 @@ async fn serve(
             KeyHasher::new(secret.expose_secret().as_bytes())
                 .context("auth.hashing_secret is too short")?,
         );
-        let store = stored_keys::open(store_config).await?;
         admin = Some(crate::admin::AdminState {
             gateway: gateway.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
+            credentials: CredentialsState {
+                keyring,
+                reloader: Some(reloader.clone()),
+            },
         });
         let table = stored_keys::load(store.as_ref(), &hasher)
             .await
@@ -118,13 +182,6 @@ async fn serve(
     // The first snapshot is not kept alive past the first reload.
     drop(runtime);
 
-    let reloader = Reloader::new(
-        gateway.clone(),
-        args.config.config.clone(),
-        http,
-        config.server.clone(),
-        config.logging.clone(),
-    );
     tokio::spawn(reloader.run(config.reload.clone(), stop_rx.clone()));
     tokio::spawn(wait_for_signals(gateway.clone(), stop_tx));
 

@@ -3,7 +3,7 @@
 //! table can use them without knowing the backend.
 //!
 //! Secrets never print: `Debug` of a key or a credential shows the length of each digest,
-//! ciphertext and nonce, never the bytes.
+//! ciphertext and wrapped key, never the bytes.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -143,8 +143,10 @@ impl fmt::Debug for VirtualKey {
     }
 }
 
-/// A provider credential, encrypted at rest: the store keeps only opaque ciphertext, the nonce
-/// and the id of the encryption key; encrypting and decrypting is the caller's job.
+/// A provider credential, encrypted at rest by envelope encryption: the secret's ciphertext
+/// (under a data key of its own), that data key wrapped by a master key, and the id of that
+/// master key. The store keeps these bytes opaque; sealing and opening is the caller's job,
+/// which binds them to the row's id so that they do not open in another row.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderCredential {
     pub id: String,
@@ -152,7 +154,8 @@ pub struct ProviderCredential {
     /// The provider type (`openai`, `anthropic`, `bedrock`, ...).
     pub provider: String,
     pub ciphertext: Vec<u8>,
-    pub nonce: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+    /// The id of the master key that wrapped `wrapped_key`.
     pub key_id: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -165,7 +168,7 @@ impl fmt::Debug for ProviderCredential {
             .field("name", &self.name)
             .field("provider", &self.provider)
             .field("ciphertext_len", &self.ciphertext.len())
-            .field("nonce_len", &self.nonce.len())
+            .field("wrapped_key_len", &self.wrapped_key.len())
             .field("key_id", &self.key_id)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
@@ -211,34 +214,42 @@ pub struct KeyUpdate {
     pub enabled: Option<bool>,
 }
 
-/// What creating a provider credential takes.
+/// What creating a provider credential takes. The caller chooses the id (a [`new_id`]) because
+/// it seals the secret for that id before the row exists.
 #[derive(Clone)]
 pub struct NewCredential {
+    pub id: String,
     pub name: String,
     pub provider: String,
     pub ciphertext: Vec<u8>,
-    pub nonce: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
     pub key_id: String,
 }
 
 impl fmt::Debug for NewCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewCredential")
+            .field("id", &self.id)
             .field("name", &self.name)
             .field("provider", &self.provider)
             .field("ciphertext_len", &self.ciphertext.len())
-            .field("nonce_len", &self.nonce.len())
+            .field("wrapped_key_len", &self.wrapped_key.len())
             .field("key_id", &self.key_id)
             .finish()
     }
 }
 
-/// A change to a provider credential. A new secret replaces ciphertext, nonce and key id
+/// A change to a provider credential. A new secret replaces ciphertext, wrapped key and key id
 /// together (they only make sense as a triple).
 #[derive(Clone, Default)]
 pub struct CredentialUpdate {
     pub name: Option<String>,
     pub secret: Option<EncryptedSecret>,
+    /// Optimistic concurrency: when set, the change applies only if the row's `updated_at` is
+    /// still this value (as read), and fails with [`StoreError::Conflict`](crate::StoreError)
+    /// otherwise. Re-wrapping under a new master key uses it, so that it never overwrites a
+    /// secret replaced since it was read.
+    pub if_updated_at: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for CredentialUpdate {
@@ -246,15 +257,16 @@ impl fmt::Debug for CredentialUpdate {
         f.debug_struct("CredentialUpdate")
             .field("name", &self.name)
             .field("secret", &self.secret)
+            .field("if_updated_at", &self.if_updated_at)
             .finish()
     }
 }
 
-/// Ciphertext, nonce and encryption key id of one secret.
+/// Ciphertext, wrapped data key and master key id of one secret.
 #[derive(Clone)]
 pub struct EncryptedSecret {
     pub ciphertext: Vec<u8>,
-    pub nonce: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
     pub key_id: String,
 }
 
@@ -262,7 +274,7 @@ impl fmt::Debug for EncryptedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncryptedSecret")
             .field("ciphertext_len", &self.ciphertext.len())
-            .field("nonce_len", &self.nonce.len())
+            .field("wrapped_key_len", &self.wrapped_key.len())
             .field("key_id", &self.key_id)
             .finish()
     }
@@ -302,6 +314,14 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The same page with every item converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_after: self.next_after,
+        }
+    }
+
     /// Builds a page from up to `limit + 1` rows fetched: the extra row only says there is more.
     pub(crate) fn from_rows(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Self {
         let more = items.len() > limit as usize;
@@ -435,35 +455,36 @@ mod tests {
             name: "n".into(),
             provider: "openai".into(),
             ciphertext: b"CIPHERTEXT".to_vec(),
-            nonce: b"NONCE".to_vec(),
+            wrapped_key: b"WRAPPED".to_vec(),
             key_id: "k1".into(),
             created_at: now(),
             updated_at: now(),
         };
         let secret = EncryptedSecret {
             ciphertext: b"CIPHERTEXT".to_vec(),
-            nonce: b"NONCE".to_vec(),
+            wrapped_key: b"WRAPPED".to_vec(),
             key_id: "k1".into(),
         };
         let printed = format!(
             "{key:?} {cred:?} {:?} {:?} {:?}",
             CredentialUpdate {
-                name: None,
-                secret: Some(secret)
+                secret: Some(secret),
+                ..CredentialUpdate::default()
             },
             NewKey {
                 digest: b"SECRET-DIGEST".to_vec(),
                 ..NewKey::default()
             },
             NewCredential {
+                id: "c".into(),
                 name: "n".into(),
                 provider: "p".into(),
                 ciphertext: b"CIPHERTEXT".to_vec(),
-                nonce: b"NONCE".to_vec(),
+                wrapped_key: b"WRAPPED".to_vec(),
                 key_id: "k".into()
             },
         );
-        for needle in ["SECRET", "CIPHERTEXT", "NONCE", "83, 69"] {
+        for needle in ["SECRET", "CIPHERTEXT", "WRAPPED", "83, 69"] {
             assert!(!printed.contains(needle), "{needle} in {printed}");
         }
         assert!(printed.contains("digest_len: 13"));

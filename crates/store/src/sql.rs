@@ -20,7 +20,7 @@ pub(crate) const KEY_COLS: &str = "id, public_id, digest, name, team_id, user_id
     allowed_models, allowed_endpoints, expires_at, enabled, created_at, updated_at, revoked_at, \
     previous_digest, previous_valid_until";
 pub(crate) const CRED_COLS: &str =
-    "id, name, provider, ciphertext, nonce, key_id, created_at, updated_at";
+    "id, name, provider, ciphertext, wrapped_key, key_id, created_at, updated_at";
 
 /// Serializes labels or a list into its JSON column.
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> crate::Result<String> {
@@ -127,7 +127,7 @@ macro_rules! impl_store {
                     name: r.try_get("name").map_err(backend)?,
                     provider: r.try_get("provider").map_err(backend)?,
                     ciphertext: r.try_get("ciphertext").map_err(backend)?,
-                    nonce: r.try_get("nonce").map_err(backend)?,
+                    wrapped_key: r.try_get("wrapped_key").map_err(backend)?,
                     key_id: r.try_get("key_id").map_err(backend)?,
                     created_at: r.try_get::<Ts, _>("created_at").map_err(backend)?.0,
                     updated_at: r.try_get::<Ts, _>("updated_at").map_err(backend)?.0,

@@ -161,16 +161,16 @@ macro_rules! key_methods {
         ) -> crate::Result<crate::ProviderCredential> {
             let sql = format!(
                 "INSERT INTO provider_credentials \
-                 (id, name, provider, ciphertext, nonce, key_id, created_at, updated_at) \
+                 (id, name, provider, ciphertext, wrapped_key, key_id, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {}",
                 crate::sql::CRED_COLS
             );
             let q = sqlx::query(&sql)
-                .bind(crate::new_id())
+                .bind(new.id)
                 .bind(new.name)
                 .bind(new.provider)
                 .bind(new.ciphertext)
-                .bind(new.nonce)
+                .bind(new.wrapped_key)
                 .bind(new.key_id)
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "credential", rows::credential).await
@@ -190,22 +190,35 @@ macro_rules! key_methods {
         ) -> crate::Result<crate::ProviderCredential> {
             let sql = format!(
                 "UPDATE provider_credentials SET name = COALESCE($2, name), \
-                 ciphertext = COALESCE($3, ciphertext), nonce = COALESCE($4, nonce), \
-                 key_id = COALESCE($5, key_id), updated_at = $6 WHERE id = $1 RETURNING {}",
+                 ciphertext = COALESCE($3, ciphertext), wrapped_key = COALESCE($4, wrapped_key), \
+                 key_id = COALESCE($5, key_id), updated_at = $6 \
+                 WHERE id = $1 AND ($7 IS NULL OR updated_at = $7) RETURNING {}",
                 crate::sql::CRED_COLS
             );
-            let (ciphertext, nonce, key_id) = match update.secret {
-                Some(s) => (Some(s.ciphertext), Some(s.nonce), Some(s.key_id)),
+            let (ciphertext, wrapped_key, key_id) = match update.secret {
+                Some(s) => (Some(s.ciphertext), Some(s.wrapped_key), Some(s.key_id)),
                 None => (None, None, None),
             };
+            let conditional = update.if_updated_at.is_some();
             let q = sqlx::query(&sql)
                 .bind(id)
                 .bind(update.name)
                 .bind(ciphertext)
-                .bind(nonce)
+                .bind(wrapped_key)
                 .bind(key_id)
-                .bind(ops::ts(crate::now()));
-            ops::one(&self.pool, q, "credential", rows::credential).await
+                .bind(ops::ts(crate::now()))
+                .bind(update.if_updated_at.map(ops::ts));
+            match ops::one(&self.pool, q, "credential", rows::credential).await {
+                Err(crate::StoreError::NotFound { .. }) if conditional => {
+                    // Either there is no such credential, or it changed since it was read.
+                    crate::Store::get_credential(self, id).await?;
+                    Err(crate::StoreError::Conflict {
+                        entity: "credential",
+                        reason: "changed since it was read",
+                    })
+                }
+                other => other,
+            }
         }
 
         async fn delete_credential(&self, id: &str) -> crate::Result<()> {

@@ -1,11 +1,16 @@
 //! `${ENV_VAR}` references in config strings, replaced before the file is typed. `$${` writes a
 //! literal `${`. A reference to an unset variable is a problem reported with its path.
+//!
+//! `${credential:NAME}` references a stored provider credential instead (see
+//! [`credentials`](super::credentials)); it is replaced in the same pass, so escapes work the
+//! same way and the value of a variable is never searched for references.
 
 use std::collections::HashMap;
 
 use serde_yaml_ng::Value;
 
 use super::ConfigProblem;
+use super::credentials::{CredentialMode, CredentialUse};
 
 /// Where variables come from: the process environment, or a map in tests.
 pub trait VarSource {
@@ -28,40 +33,69 @@ impl VarSource for HashMap<String, String> {
     }
 }
 
-/// Replaces references in every string value of `value`, in place.
-pub fn substitute(
+/// What references resolve against, and the credential references met on the way.
+pub(super) struct Sources<'a> {
+    pub vars: &'a dyn VarSource,
+    pub credentials: CredentialMode<'a>,
+    /// Every `${credential:NAME}` met, with where.
+    pub uses: Vec<CredentialUse>,
+}
+
+impl<'a> Sources<'a> {
+    /// Environment variables only: a credential reference is reported as unavailable.
+    pub fn env(vars: &'a dyn VarSource) -> Self {
+        Self {
+            vars,
+            credentials: CredentialMode::Unavailable,
+            uses: Vec::new(),
+        }
+    }
+}
+
+/// Replaces references in every string value of `value`, in place. `keys` are the mapping
+/// keys from the document's root to `value` (sequence items add none), which decide where a
+/// credential may be used.
+pub(super) fn substitute(
     value: &mut Value,
     path: &str,
-    vars: &dyn VarSource,
+    keys: &mut Vec<String>,
+    sources: &mut Sources<'_>,
     problems: &mut Vec<ConfigProblem>,
 ) {
     match value {
-        Value::String(s) if s.contains('$') => match expand(s, vars) {
+        Value::String(s) if s.contains('$') => match expand(s, path, keys, sources) {
             Ok(expanded) => *s = expanded,
             Err(message) => problems.push(ConfigProblem::new(path, message)),
         },
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                substitute(item, &format!("{path}[{i}]"), vars, problems);
+                substitute(item, &format!("{path}[{i}]"), keys, sources, problems);
             }
         }
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
                 let child = if path.is_empty() {
-                    key
+                    key.clone()
                 } else {
                     format!("{path}.{key}")
                 };
-                substitute(v, &child, vars, problems);
+                keys.push(key);
+                substitute(v, &child, keys, sources, problems);
+                keys.pop();
             }
         }
-        Value::Tagged(tagged) => substitute(&mut tagged.value, path, vars, problems),
+        Value::Tagged(tagged) => substitute(&mut tagged.value, path, keys, sources, problems),
         _ => {}
     }
 }
 
-fn expand(s: &str, vars: &dyn VarSource) -> Result<String, String> {
+fn expand(
+    s: &str,
+    path: &str,
+    keys: &[String],
+    sources: &mut Sources<'_>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -75,15 +109,25 @@ fn expand(s: &str, vars: &dyn VarSource) -> Result<String, String> {
                 .find('}')
                 .ok_or_else(|| "unterminated '${' (write '$${' for a literal)".to_owned())?;
             let name = &tail[..end];
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!(
-                    "'${{{name}}}' is not a valid environment variable name"
-                ));
+            if let Some(credential) = name.strip_prefix(super::credentials::PREFIX) {
+                let value = sources.credentials.resolve(credential, path, keys)?;
+                sources
+                    .uses
+                    .push(CredentialUse::new(path, keys, credential));
+                out.push_str(&value);
+            } else {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(format!(
+                        "'${{{name}}}' is not a valid environment variable name"
+                    ));
+                }
+                let val = sources
+                    .vars
+                    .var(name)
+                    .ok_or_else(|| format!("environment variable {name} is not set"))?;
+                out.push_str(&val);
             }
-            let val = vars
-                .var(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"))?;
-            out.push_str(&val);
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -102,15 +146,25 @@ mod tests {
         HashMap::from([("KEY".to_owned(), "sk-1".to_owned())])
     }
 
+    fn env_expand(s: &str) -> Result<String, String> {
+        let vars = vars();
+        expand(s, "p", &[], &mut Sources::env(&vars))
+    }
+
     #[test]
     fn expands_and_escapes() {
-        assert_eq!(expand("${KEY}", &vars()).as_deref(), Ok("sk-1"));
-        assert_eq!(expand("a-${KEY}-b", &vars()).as_deref(), Ok("a-sk-1-b"));
-        assert_eq!(expand("$${KEY}", &vars()).as_deref(), Ok("${KEY}"));
-        assert_eq!(expand("cost $5", &vars()).as_deref(), Ok("cost $5"));
-        assert!(expand("${MISSING}", &vars()).is_err());
-        assert!(expand("${KEY", &vars()).is_err());
-        assert!(expand("${BAD-NAME}", &vars()).is_err());
+        assert_eq!(env_expand("${KEY}").as_deref(), Ok("sk-1"));
+        assert_eq!(env_expand("a-${KEY}-b").as_deref(), Ok("a-sk-1-b"));
+        assert_eq!(env_expand("$${KEY}").as_deref(), Ok("${KEY}"));
+        assert_eq!(env_expand("cost $5").as_deref(), Ok("cost $5"));
+        assert!(env_expand("${MISSING}").is_err());
+        assert!(env_expand("${KEY").is_err());
+        assert!(env_expand("${BAD-NAME}").is_err());
+        // An escaped credential reference is text, not a reference.
+        assert_eq!(
+            env_expand("$${credential:x}").as_deref(),
+            Ok("${credential:x}")
+        );
     }
 
     #[test]
@@ -120,7 +174,14 @@ mod tests {
         )
         .unwrap_or(Value::Null);
         let mut problems = Vec::new();
-        substitute(&mut v, "", &vars(), &mut problems);
+        let vars = vars();
+        substitute(
+            &mut v,
+            "",
+            &mut Vec::new(),
+            &mut Sources::env(&vars),
+            &mut problems,
+        );
         let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["providers.a.api_key", "providers.a.h[1]"]);
     }

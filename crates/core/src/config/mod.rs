@@ -1,9 +1,16 @@
 //! Configuration: one YAML file, `${ENV}` references for secrets, read in two phases. `raw`
 //! holds the file as written; `validate` checks it and reports every problem with its path;
 //! the result is a typed [`Config`]. Called at start, by `check-config`, and on every reload.
+//!
+//! A file whose providers reference stored credentials (`${credential:NAME}`, see
+//! `credentials`) is loaded in two steps by the server: [`Config::bootstrap`] reads only the
+//! store and the master keys, the server decrypts the referenced credentials from the store,
+//! and [`Config::from_yaml_with_credentials`] validates the whole file with them.
 
+mod credentials;
 mod env;
 mod raw;
+mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,7 +23,9 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use secrecy::SecretString;
 
+pub use credentials::{CredentialUse, Credentials, SECRET_FIELDS, valid_credential_name};
 pub use env::{ProcessEnv, VarSource};
+pub use secrets::SecretsConfig;
 
 /// One thing wrong with a config file, with the path of the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +64,20 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     /// The durable store, if any (read once at start).
     pub store: Option<StoreConfig>,
+    /// The master keys of stored credentials, if any (read once at start).
+    pub secrets: Option<SecretsConfig>,
+    /// Every `${credential:NAME}` of the file, with its path.
+    pub credential_uses: Vec<CredentialUse>,
+}
+
+/// What phase one of a two-phase load reads ([`Config::bootstrap`]): enough to open the store
+/// and decrypt the credentials the file references.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub store: Option<StoreConfig>,
+    pub secrets: Option<SecretsConfig>,
+    /// The names of the stored credentials the providers reference.
+    pub references: std::collections::BTreeSet<String>,
 }
 
 /// Where organizations, teams, users and virtual keys are kept.
@@ -305,8 +328,32 @@ impl Config {
         Self::from_yaml(&text, &ProcessEnv)
     }
 
-    /// Parses and validates YAML text.
+    /// Parses and validates YAML text. A `${credential:NAME}` reference is a problem: there
+    /// are no stored credentials to read (see [`Config::from_yaml_with_credentials`]).
     pub fn from_yaml(text: &str, vars: &dyn VarSource) -> Result<Self, Vec<ConfigProblem>> {
         validate::parse_and_validate(text, vars)
     }
+
+    /// Phase one of a two-phase load: reads and validates only `store:` and `secrets:`, and
+    /// collects the names of the stored credentials the providers reference. Problems elsewhere
+    /// are left to phase two.
+    pub fn bootstrap(text: &str, vars: &dyn VarSource) -> Result<Bootstrap, Vec<ConfigProblem>> {
+        validate::bootstrap(text, vars)
+    }
+
+    /// Phase two: parses and validates YAML text, resolving `${credential:NAME}` against
+    /// `credentials` (the decrypted stored credentials; `None` when there is no store or no
+    /// master key to read them with).
+    pub fn from_yaml_with_credentials(
+        text: &str,
+        vars: &dyn VarSource,
+        credentials: Option<&Credentials>,
+    ) -> Result<Self, Vec<ConfigProblem>> {
+        validate::parse_and_validate_with(text, vars, credentials)
+    }
+}
+
+/// The provider types of the gateway, as written in a provider's `type:`.
+pub fn provider_types() -> impl Iterator<Item = &'static str> {
+    validate::known_provider_types()
 }

@@ -23,6 +23,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub models: BTreeMap<String, RawModel>,
     pub store: Option<RawStore>,
+    pub secrets: Option<super::secrets::RawSecrets>,
 }
 
 /// Where the durable state lives: one of the two.

@@ -13,15 +13,20 @@ use serde_yaml_ng::Value;
 use super::raw::{RawAuth, RawConfig, RawEntra, RawModel, RawProvider, RawServer, RawTimeouts};
 use super::{
     AnthropicConfig, AuthConfig, AwsCredentials, AzureAuth, AzureConfig, BedrockConfig,
-    CohereConfig, Config, ConfigProblem, DeploymentConfig, EntraConfig, HttpProviderConfig,
-    KeyConfig, LogFormat, LoggingConfig, MockConfig, ModelConfig, ProviderConfig, ReloadConfig,
-    ServerConfig, StoreConfig, Timeouts, VarSource, env,
+    CohereConfig, Config, ConfigProblem, Credentials, DeploymentConfig, EntraConfig,
+    HttpProviderConfig, KeyConfig, LogFormat, LoggingConfig, MockConfig, ModelConfig,
+    ProviderConfig, ReloadConfig, ServerConfig, StoreConfig, Timeouts, VarSource, credentials, env,
 };
 use crate::provider::presets;
 
+mod bootstrap;
 mod google;
 mod oidc;
 mod provider_types;
+mod secrets;
+
+pub(super) use bootstrap::bootstrap;
+pub(super) use provider_types::known as known_provider_types;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -37,13 +42,28 @@ pub(super) fn parse_and_validate(
     text: &str,
     vars: &dyn VarSource,
 ) -> Result<Config, Vec<ConfigProblem>> {
+    parse_and_validate_with(text, vars, None)
+}
+
+/// As [`parse_and_validate`], with the stored credentials `${credential:NAME}` references
+/// resolve against (`None`: there are none to read).
+pub(super) fn parse_and_validate_with(
+    text: &str,
+    vars: &dyn VarSource,
+    stored: Option<&Credentials>,
+) -> Result<Config, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
     let mut value: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| vec![ConfigProblem::new("", format!("invalid YAML: {e}"))])?;
     if value.is_null() {
         value = Value::Mapping(serde_yaml_ng::Mapping::new());
     }
-    env::substitute(&mut value, "", vars, &mut problems);
+    let mut sources = env::Sources {
+        vars,
+        credentials: credentials::CredentialMode::from_credentials(stored),
+        uses: Vec::new(),
+    };
+    env::substitute(&mut value, "", &mut Vec::new(), &mut sources, &mut problems);
 
     let mut unknown = Vec::new();
     let mut track = serde_path_to_error::Track::new();
@@ -63,8 +83,15 @@ pub(super) fn parse_and_validate(
         }
     };
 
+    credentials::check_types(
+        &sources.uses,
+        &raw.providers,
+        &sources.credentials,
+        &mut problems,
+    );
     let mut v = Validator { problems, vars };
-    let config = v.config(raw);
+    let mut config = v.config(raw);
+    config.credential_uses = sources.uses;
     if v.problems.is_empty() {
         Ok(config)
     } else {
@@ -111,6 +138,8 @@ impl Validator<'_> {
                     .unwrap_or(Duration::from_secs(2)),
             },
             store: raw.store.and_then(|store| self.store(store)),
+            secrets: raw.secrets.and_then(|secrets| self.secrets(secrets)),
+            credential_uses: Vec::new(),
             auth: self.auth(raw.auth),
             providers,
             models,

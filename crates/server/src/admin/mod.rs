@@ -1,7 +1,8 @@
-//! The admin API under `/admin/v1`: organizations, teams, users and virtual keys in the store.
+//! The admin API under `/admin/v1`: organizations, teams, users, virtual keys and provider
+//! credentials in the store.
 //! Served only when a store is configured. This module owns the state the handlers share and
 //! the router; each entity's endpoints live in their own module (`orgs`, `teams`, `users`,
-//! `keys`), who is calling in `caller`, what they may see and do in `scope`, the error shape in
+//! `keys`, `credentials`), who is calling in `caller`, what they may see and do in `scope`, the error shape in
 //! `error`, bodies, query parameters, validation and pages in `wire`, and the OpenAPI document
 //! (generated from the handlers' annotations as the routes are registered) in `openapi`.
 //!
@@ -22,6 +23,7 @@ use portcullis_store::Store;
 use utoipa_axum::router::OpenApiRouter;
 
 mod caller;
+pub(crate) mod credentials;
 mod error;
 mod keys;
 mod oidc_caller;
@@ -41,6 +43,7 @@ pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub store: Arc<dyn Store>,
     pub hasher: Arc<KeyHasher>,
+    pub credentials: credentials::CredentialsState,
 }
 
 /// The admin API's routes, each module's merged, and its OpenAPI document at
@@ -61,4 +64,5 @@ fn documented_routes() -> OpenApiRouter<AdminState> {
         .merge(teams::routes())
         .merge(users::routes())
         .merge(keys::routes())
+        .merge(credentials::routes())
 }

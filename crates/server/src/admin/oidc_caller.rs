@@ -253,6 +253,7 @@ auth:
             gateway,
             store: Arc::new(store),
             hasher: Arc::new(KeyHasher::new(&[1u8; 32]).unwrap()),
+            credentials: Default::default(),
         };
         Setup {
             state,

@@ -31,6 +31,7 @@ use portcullis_store::{Organization, Team, User, VirtualKey};
         (name = "teams", description = "Teams of an organization"),
         (name = "users", description = "Users of a team, each with a role"),
         (name = "keys", description = "Virtual keys: the gateway keys applications hold"),
+        (name = "credentials", description = "Provider credentials, encrypted at rest; their secrets never come out"),
     )
 )]
 pub(super) struct AdminDoc;
@@ -93,6 +94,7 @@ page!(OrgPage, Organization);
 page!(TeamPage, Team);
 page!(UserPage, User);
 page!(KeyPage, VirtualKey);
+page!(CredentialPage, super::credentials::Credential);
 
 /// A key with its secret: the answer to creating or rotating it, the only time the secret is
 /// shown.
@@ -179,8 +181,8 @@ mod tests {
                 }
             }
         }
-        // orgs, teams, users: 5 each; keys: 7.
-        assert_eq!(operation_ids.len(), 22);
+        // orgs, teams, users, credentials: 5 each; keys: 7.
+        assert_eq!(operation_ids.len(), 27);
         // Secrets never appear as readable fields of a key, except in the one-time answer.
         let key = &json["components"]["schemas"]["VirtualKey"]["properties"];
         assert!(key.get("digest").is_none() && key.get("previous_digest").is_none());

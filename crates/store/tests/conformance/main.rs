@@ -124,6 +124,7 @@ conformance!(
     user_roles,
     key_crud,
     credential_crud,
+    credential_optimistic_update,
     unique_violations,
     invalid_references,
     deletes_are_restricted,

@@ -173,11 +173,19 @@ impl ProviderWire for OpenAiWire {
     }
 
     fn seen(&self, r: &Recorded) -> Result<Seen, String> {
+        self.seen_with_key(r, API_KEY)
+    }
+}
+
+impl OpenAiWire {
+    /// [`ProviderWire::seen`] for a provider configured with the key `api_key` rather than
+    /// [`API_KEY`] (a key the test made, such as a stored credential).
+    pub fn seen_with_key(&self, r: &Recorded, api_key: &str) -> Result<Seen, String> {
         if r.method != "POST" || r.path != "/v1/chat/completions" {
             return Err(format!("unexpected {} {}", r.method, r.path));
         }
         let auth = r.headers.get("authorization").map(String::as_str);
-        if auth != Some(&format!("Bearer {API_KEY}")) {
+        if auth != Some(&format!("Bearer {api_key}")) {
             return Err("missing or wrong Authorization header".into());
         }
         if !r

@@ -86,6 +86,11 @@ pub(super) fn names() -> String {
     names.join(", ")
 }
 
+/// Every provider type, as written in `type:`.
+pub(in crate::config) fn known() -> impl Iterator<Item = &'static str> {
+    PROVIDER_TYPES.iter().map(|(name, _)| *name)
+}
+
 /// The type written `kind` (its name from the table) and the fields it uses; `None` for a type
 /// that is not known.
 pub(super) fn find(kind: &str) -> Option<(&'static str, &'static [&'static str])> {

@@ -71,10 +71,11 @@ async fn key(s: &dyn Store, team_id: &str, public_id: &str) -> VirtualKey {
 
 fn new_credential(name: &str, provider: &str) -> NewCredential {
     NewCredential {
+        id: new_id(),
         name: name.into(),
         provider: provider.into(),
         ciphertext: vec![0, 1, 2, 255],
-        nonce: vec![9; 12],
+        wrapped_key: vec![9; 60],
         key_id: "k1".into(),
     }
 }
@@ -286,44 +287,97 @@ pub async fn key_crud(s: &dyn Store) {
 }
 
 pub async fn credential_crud(s: &dyn Store) {
-    let c = s
-        .create_credential(new_credential("openai-main", "openai"))
-        .await
-        .unwrap();
+    // The caller chooses the id (it seals the secret for that id before the row exists).
+    let new = new_credential("openai-main", "openai");
+    let chosen = new.id.clone();
+    let c = s.create_credential(new).await.unwrap();
+    assert_eq!(c.id, chosen);
     assert_eq!(
-        (c.ciphertext.as_slice(), c.nonce.as_slice()),
-        (&[0, 1, 2, 255][..], &[9; 12][..])
+        (c.ciphertext.as_slice(), c.wrapped_key.as_slice()),
+        (&[0, 1, 2, 255][..], &[9; 60][..])
     );
     assert_eq!((c.provider.as_str(), c.key_id.as_str()), ("openai", "k1"));
+    assert_eq!(c.created_at, c.updated_at);
     assert_eq!(s.get_credential(&c.id).await.unwrap(), c);
 
     let renamed = CredentialUpdate {
         name: Some("openai-2".into()),
-        secret: None,
+        ..CredentialUpdate::default()
     };
     let c2 = s.update_credential(&c.id, renamed).await.unwrap();
     assert_eq!(
-        (c2.name.as_str(), &c2.ciphertext),
-        ("openai-2", &c.ciphertext)
+        (c2.name.as_str(), &c2.ciphertext, &c2.wrapped_key),
+        ("openai-2", &c.ciphertext, &c.wrapped_key)
     );
+    assert_eq!(c2.created_at, c.created_at);
+    assert!(c2.updated_at >= c.updated_at);
     let secret = EncryptedSecret {
         ciphertext: vec![42; 40],
-        nonce: vec![1; 12],
+        wrapped_key: vec![1; 60],
         key_id: "k2".into(),
     };
     let update = CredentialUpdate {
-        name: None,
         secret: Some(secret),
+        ..CredentialUpdate::default()
     };
     let c3 = s.update_credential(&c.id, update).await.unwrap();
     assert_eq!(
-        (c3.ciphertext, c3.nonce, c3.key_id),
-        (vec![42; 40], vec![1; 12], "k2".into())
+        (c3.ciphertext, c3.wrapped_key, c3.key_id),
+        (vec![42; 40], vec![1; 60], "k2".into())
     );
+    assert_eq!(c3.name, "openai-2");
 
     s.delete_credential(&c.id).await.unwrap();
     assert_not_found(s.get_credential(&c.id).await);
     assert_not_found(s.delete_credential(&c.id).await);
+    assert_not_found(
+        s.update_credential(&c.id, CredentialUpdate::default())
+            .await,
+    );
+}
+
+/// `if_updated_at`: a change applies only to the row as it was read; a stale read is a
+/// conflict that leaves the row as it is, and a missing row is still not found.
+pub async fn credential_optimistic_update(s: &dyn Store) {
+    let c = s
+        .create_credential(new_credential("c", "openai"))
+        .await
+        .unwrap();
+    let rewrap = |key_id: &str, read: OffsetDateTime| CredentialUpdate {
+        name: None,
+        secret: Some(EncryptedSecret {
+            ciphertext: c.ciphertext.clone(),
+            wrapped_key: vec![7; 60],
+            key_id: key_id.into(),
+        }),
+        if_updated_at: Some(read),
+    };
+    // A change made after the read (wait so that its updated_at differs from the read's).
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let changed = s
+        .update_credential(
+            &c.id,
+            CredentialUpdate {
+                name: Some("c2".into()),
+                ..CredentialUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(changed.updated_at, c.updated_at);
+    assert_conflict(s.update_credential(&c.id, rewrap("k2", c.updated_at)).await);
+    assert_eq!(s.get_credential(&c.id).await.unwrap(), changed);
+    // Against the current row it applies.
+    let done = s
+        .update_credential(&c.id, rewrap("k2", changed.updated_at))
+        .await
+        .unwrap();
+    assert_eq!((done.key_id.as_str(), done.name.as_str()), ("k2", "c2"));
+    assert_eq!(done.wrapped_key, vec![7; 60]);
+    assert_not_found(
+        s.update_credential(&new_id(), rewrap("k3", done.updated_at))
+            .await,
+    );
 }
 
 pub async fn unique_violations(s: &dyn Store) {
@@ -367,10 +421,24 @@ pub async fn unique_violations(s: &dyn Store) {
     key(s, &t.id, "pk_dup").await;
     assert_conflict(s.create_key(new_key(&t.id, "pk_dup")).await);
 
-    s.create_credential(new_credential("c", "openai"))
+    let c = s
+        .create_credential(new_credential("c", "openai"))
         .await
         .unwrap();
     assert_conflict(s.create_credential(new_credential("c", "anthropic")).await);
+    // A caller-chosen id that is taken is a conflict too.
+    let mut same_id = new_credential("d", "openai");
+    same_id.id = c.id.clone();
+    assert_conflict(s.create_credential(same_id).await);
+    let other = s
+        .create_credential(new_credential("e", "openai"))
+        .await
+        .unwrap();
+    let rename = CredentialUpdate {
+        name: Some("c".into()),
+        ..CredentialUpdate::default()
+    };
+    assert_conflict(s.update_credential(&other.id, rename).await);
 }
 
 pub async fn invalid_references(s: &dyn Store) {
