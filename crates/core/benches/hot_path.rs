@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
-use portcullis_core::auth::{StoredKey, StoredKeys};
+use portcullis_core::auth::{ModelPattern, StoredKey, StoredKeys};
 use portcullis_core::config::Config;
 use portcullis_core::pipeline::{parse, resolve};
 use portcullis_core::provider::{Operation, client};
@@ -67,7 +67,8 @@ fn hot_path(c: &mut Criterion) {
             digest: made.digest,
             previous: None,
             expires_at: None,
-            models: Some(vec!["gpt-*".into()]),
+            models: Some(Arc::from([ModelPattern::new("gpt-*")])),
+            endpoints: None,
         };
         stored_keys.push((made.id, key));
     }

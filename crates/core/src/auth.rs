@@ -30,6 +30,8 @@ pub struct Principal {
     /// a token.
     pub key_name: Arc<str>,
     models: Option<Arc<[ModelPattern]>>,
+    /// Endpoint paths or patterns (`/v1/chat/completions`, `/v1/*`); `None`: every endpoint.
+    endpoints: Option<Arc<[ModelPattern]>>,
     /// The token's subject (`sub`); `None` for a key.
     pub subject: Option<Arc<str>>,
     /// The organization claimed by the token, as the IdP writes it; `None` for a key.
@@ -46,6 +48,7 @@ impl Principal {
         Self {
             key_name: name,
             models,
+            endpoints: None,
             subject: None,
             org: None,
             team: None,
@@ -58,10 +61,28 @@ impl Principal {
         Self {
             key_name: Arc::from(format!("oidc:{}", p.subject)),
             models: None,
+            endpoints: None,
             subject: Some(Arc::from(p.subject)),
             org: p.org.map(Arc::from),
             team: p.team.map(Arc::from),
             role: Some(p.role),
+        }
+    }
+
+    /// Whether this principal may call `endpoint` (a path such as `/v1/embeddings`).
+    pub fn may_call(&self, endpoint: &str) -> bool {
+        self.endpoints
+            .as_ref()
+            .is_none_or(|patterns| patterns.iter().any(|p| p.matches(endpoint)))
+    }
+
+    /// Stage `authenticate`'s last check: [`AuthError::EndpointNotAllowed`] unless this
+    /// principal may call `endpoint`.
+    pub fn check_endpoint(&self, endpoint: &str) -> Result<(), AuthError> {
+        if self.may_call(endpoint) {
+            Ok(())
+        } else {
+            Err(AuthError::EndpointNotAllowed(endpoint.to_owned()))
         }
     }
 
@@ -73,7 +94,7 @@ impl Principal {
     }
 }
 
-/// A model name, or a pattern where `*` matches any run of characters.
+/// A model name (or an endpoint path), or a pattern where `*` matches any run of characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelPattern(String);
 
@@ -222,8 +243,10 @@ pub struct StoredKey {
     /// The digest before the last rotation, accepted until the time given.
     pub previous: Option<(Vec<u8>, SystemTime)>,
     pub expires_at: Option<SystemTime>,
-    /// Model names or patterns; `None`: any model.
-    pub models: Option<Vec<String>>,
+    /// Model names or patterns; `None`: any model. Shared, so authenticating allocates nothing.
+    pub models: Option<Arc<[ModelPattern]>>,
+    /// Endpoint paths or patterns; `None`: every endpoint.
+    pub endpoints: Option<Arc<[ModelPattern]>>,
 }
 
 impl StoredKeys {
@@ -262,13 +285,10 @@ impl StoredKeys {
         if !(current || previous) {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal::key(
-            stored.name.clone(),
-            stored
-                .models
-                .as_ref()
-                .map(|m| m.iter().cloned().map(ModelPattern).collect()),
-        ))
+        Ok(Principal {
+            endpoints: stored.endpoints.clone(),
+            ..Principal::key(stored.name.clone(), stored.models.clone())
+        })
     }
 }
 
@@ -414,7 +434,11 @@ mod tests {
             digest: current.digest.clone(),
             previous,
             expires_at,
-            models: Some(vec!["gpt-*".into()]),
+            models: Some(Arc::from([ModelPattern::new("gpt-*")])),
+            endpoints: Some(Arc::from([
+                ModelPattern::new("/v1/chat/*"),
+                ModelPattern::new("/v1/models"),
+            ])),
         };
         let stored = |k: StoredKey| StoredKeys::new(hasher.clone(), [(current.id.clone(), k)]);
         let presented = current.key.expose_secret();
@@ -423,6 +447,11 @@ mod tests {
             .unwrap();
         assert_eq!(&*p.key_name, "vk");
         assert!(p.may_use("gpt-4o") && !p.may_use("claude"));
+        assert!(p.may_call("/v1/chat/completions") && p.may_call("/v1/models"));
+        assert_eq!(
+            p.check_endpoint("/v1/embeddings"),
+            Err(AuthError::EndpointNotAllowed("/v1/embeddings".into()))
+        );
         // Expired.
         let t = stored(key(Some(now - Duration::from_secs(1)), None));
         assert_eq!(

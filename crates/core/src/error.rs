@@ -41,6 +41,9 @@ pub enum AuthError {
     Invalid,
     #[error("the API key is not allowed to use model '{0}'")]
     ModelNotAllowed(String),
+    /// A key whose allowed endpoints do not include this one.
+    #[error("the API key is not allowed to call {0}")]
+    EndpointNotAllowed(String),
     /// An OIDC bearer token that does not verify; the message says why, never the token.
     #[error("invalid bearer token: {0}")]
     Token(OidcError),
@@ -108,9 +111,11 @@ impl GatewayError {
             Self::Auth(AuthError::Missing | AuthError::Invalid | AuthError::Token(_)) => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Auth(AuthError::ModelNotAllowed(_) | AuthError::RoleNotAllowed(_)) => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Auth(
+                AuthError::ModelNotAllowed(_)
+                | AuthError::EndpointNotAllowed(_)
+                | AuthError::RoleNotAllowed(_),
+            ) => StatusCode::FORBIDDEN,
             Self::Auth(AuthError::TokenUnverifiable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Request(RequestError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Request(_) | Self::EndpointNotSupported { .. } => StatusCode::BAD_REQUEST,
@@ -127,6 +132,7 @@ impl GatewayError {
             Self::Auth(AuthError::Missing) => "missing_api_key",
             Self::Auth(AuthError::Invalid) => "invalid_api_key",
             Self::Auth(AuthError::ModelNotAllowed(_)) => "model_not_allowed",
+            Self::Auth(AuthError::EndpointNotAllowed(_)) => "endpoint_not_allowed",
             Self::Auth(AuthError::Token(_)) => "invalid_token",
             Self::Auth(AuthError::TokenUnverifiable) => "token_unverifiable",
             Self::Auth(AuthError::RoleNotAllowed(_)) => "role_not_allowed",

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use portcullis_core::Gateway;
-use portcullis_core::auth::{StoredKey, StoredKeys};
+use portcullis_core::auth::{ModelPattern, StoredKey, StoredKeys};
 use portcullis_core::config::StoreConfig;
 use portcullis_core::virtual_key::KeyHasher;
 use portcullis_store::{PostgresStore, SqliteStore, Store, VirtualKey};
@@ -58,8 +58,14 @@ fn stored_key(key: VirtualKey) -> StoredKey {
             .map(|(digest, until)| (digest, SystemTime::from(until))),
         digest: key.digest,
         expires_at: key.expires_at.map(SystemTime::from),
-        models: (!key.allowed_models.is_empty()).then_some(key.allowed_models),
+        models: patterns(key.allowed_models),
+        endpoints: patterns(key.allowed_endpoints),
     }
+}
+
+/// A key's allow-list as the request path matches it; empty means no restriction.
+fn patterns(list: Vec<String>) -> Option<Arc<[ModelPattern]>> {
+    (!list.is_empty()).then(|| list.into_iter().map(ModelPattern::new).collect())
 }
 
 /// Reloads the table every second until `stop` turns true.

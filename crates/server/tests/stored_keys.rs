@@ -228,6 +228,45 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
     assert_eq!(status(&gw, &secret, "gpt-test").await, 200);
     assert_eq!(status(&gw, &secret, "other-model").await, 403);
 
+    // Allowed endpoints: a key limited to the models list and embeddings cannot chat.
+    let id = created["id"].as_str().unwrap();
+    let r = admin(reqwest::Method::PATCH, &format!("/admin/v1/keys/{id}"))
+        .json(&serde_json::json!({"allowed_endpoints": ["/v1/models", "/v1/embed*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&secret)
+        .json(&chat_body("gpt-test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "endpoint_not_allowed", "{body}");
+    let r = client()
+        .get(gw.url("/v1/models"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = admin(reqwest::Method::PATCH, &format!("/admin/v1/keys/{id}"))
+        .json(&serde_json::json!({"allowed_endpoints": ["v1 chat"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "endpoints are paths");
+    let r = admin(reqwest::Method::PATCH, &format!("/admin/v1/keys/{id}"))
+        .json(&serde_json::json!({"allowed_endpoints": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(status(&gw, &secret, "gpt-test").await, 200);
+
     // Listing and reading never show the secret.
     let listed = admin(reqwest::Method::GET, "/admin/v1/keys")
         .send()
@@ -240,7 +279,6 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
         listed.contains("\"bot\"") && !listed.contains(&secret),
         "{listed}"
     );
-    let id = created["id"].as_str().unwrap();
 
     // Rotation: a new secret with the same public id; the old one is valid in its grace.
     let rotated: serde_json::Value = post(

@@ -225,6 +225,7 @@ async fn run(
         Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await?,
     };
     ctx.key_name = Some(principal.key_name.clone());
+    principal.check_endpoint(ctx.endpoint)?;
     let mut request = parse::parse(op, body)?;
     request.set_anthropic_beta(headers.get("anthropic-beta"));
     ctx.model = Some(request.model().into());
@@ -253,6 +254,7 @@ pub async fn list_models(
     };
     let listed = principal.map_err(GatewayError::from).and_then(|p| {
         ctx.key_name = Some(p.key_name.clone());
+        p.check_endpoint(ctx.endpoint)?;
         models::list(&runtime, &p, id)
     });
     match listed {

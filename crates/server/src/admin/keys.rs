@@ -145,7 +145,7 @@ async fn create(
             user_id: owner.map(|u| u.id),
             labels: req.labels,
             allowed_models: req.allowed_models,
-            allowed_endpoints: req.allowed_endpoints,
+            allowed_endpoints: wire::endpoints(req.allowed_endpoints)?,
             expires_at: req.expires_at,
             enabled: true,
         })
@@ -251,7 +251,7 @@ async fn update(
         name: wire::opt_name("name", req.name)?,
         labels: req.labels,
         allowed_models: req.allowed_models,
-        allowed_endpoints: req.allowed_endpoints,
+        allowed_endpoints: req.allowed_endpoints.map(wire::endpoints).transpose()?,
         expires_at: req.expires_at,
         enabled: req.enabled,
     };

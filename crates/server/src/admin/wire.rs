@@ -111,6 +111,24 @@ pub(crate) fn name(param: &'static str, value: String) -> Result<String> {
     Ok(value)
 }
 
+/// A key's allowed endpoints: paths such as `/v1/chat/completions`, or patterns where `*`
+/// matches any run of characters (`/v1/*`). Empty means every endpoint.
+pub(crate) fn endpoints(list: Vec<String>) -> Result<Vec<String>> {
+    for e in &list {
+        let plausible = e.starts_with('/')
+            && e.len() <= MAX_NAME
+            && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !plausible {
+            return Err(AdminError::invalid(
+                "allowed_endpoints",
+                "allowed_endpoints: each entry is a path such as /v1/chat/completions or a pattern \
+                 such as /v1/*, without spaces",
+            ));
+        }
+    }
+    Ok(list)
+}
+
 /// An optional new name: validated when given.
 pub(crate) fn opt_name(param: &'static str, value: Option<String>) -> Result<Option<String>> {
     value.map(|v| name(param, v)).transpose()
@@ -228,6 +246,10 @@ mod tests {
             &format!("{}@x", "a".repeat(260)),
         ] {
             assert!(email(bad.to_owned()).is_err(), "{bad}");
+        }
+        assert!(endpoints(vec!["/v1/chat/completions".into(), "/v1/*".into()]).is_ok());
+        for bad in ["v1/chat", "/v1/chat completions", ""] {
+            assert!(endpoints(vec![bad.to_owned()]).is_err(), "{bad}");
         }
         assert_eq!(role("role", "team_admin").unwrap(), Role::TeamAdmin);
         let e = role("role", "admin").unwrap_err();
