@@ -13,6 +13,7 @@ pub mod error;
 pub mod json_scan;
 pub mod oidc;
 pub mod pipeline;
+pub mod pricing;
 pub mod provider;
 pub mod request_id;
 pub mod routing;

@@ -68,6 +68,8 @@ pub struct Config {
     pub secrets: Option<SecretsConfig>,
     /// Every `${credential:NAME}` of the file, with its path.
     pub credential_uses: Vec<CredentialUse>,
+    /// The price catalog shipped with the gateway, with `pricing.models` over it.
+    pub pricing: crate::pricing::PriceCatalog,
 }
 
 /// What phase one of a two-phase load reads ([`Config::bootstrap`]): enough to open the store

@@ -24,6 +24,26 @@ pub struct RawConfig {
     pub models: BTreeMap<String, RawModel>,
     pub store: Option<RawStore>,
     pub secrets: Option<super::secrets::RawSecrets>,
+    #[serde(default)]
+    pub pricing: RawPricing,
+}
+
+/// `pricing`: the deployment's prices over the shipped catalog.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    #[serde(default)]
+    pub models: BTreeMap<String, RawPrice>,
+}
+
+/// One model's prices, US dollars per million tokens as decimal strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub cached_input: Option<String>,
+    pub reasoning: Option<String>,
 }
 
 /// Where the durable state lives: one of the two.

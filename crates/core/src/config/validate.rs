@@ -22,6 +22,7 @@ use crate::provider::presets;
 mod bootstrap;
 mod google;
 mod oidc;
+mod pricing;
 mod provider_types;
 mod secrets;
 
@@ -140,6 +141,7 @@ impl Validator<'_> {
             store: raw.store.and_then(|store| self.store(store)),
             secrets: raw.secrets.and_then(|secrets| self.secrets(secrets)),
             credential_uses: Vec::new(),
+            pricing: self.pricing(raw.pricing.models),
             auth: self.auth(raw.auth),
             providers,
             models,
