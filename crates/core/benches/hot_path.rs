@@ -69,6 +69,7 @@ fn hot_path(c: &mut Criterion) {
             expires_at: None,
             models: Some(Arc::from([ModelPattern::new("gpt-*")])),
             endpoints: None,
+            owner: Default::default(),
         };
         stored_keys.push((made.id, key));
     }

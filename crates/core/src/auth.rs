@@ -34,10 +34,16 @@ pub struct Principal {
     endpoints: Option<Arc<[ModelPattern]>>,
     /// The token's subject (`sub`); `None` for a key.
     pub subject: Option<Arc<str>>,
-    /// The organization claimed by the token, as the IdP writes it; `None` for a key.
+    /// The organization: a stored key's organization id, or the organization a token claims,
+    /// as the IdP writes it; `None` for a config key.
     pub org: Option<Arc<str>>,
-    /// The team claimed by the token, as the IdP writes it; `None` for a key.
+    /// The team: a stored key's team id, or the team a token claims, as the IdP writes it;
+    /// `None` for a config key.
     pub team: Option<Arc<str>>,
+    /// A stored key's user id, if the key belongs to a user.
+    pub user: Option<Arc<str>>,
+    /// A stored key's id in the store; `None` for config keys and tokens.
+    pub key_id: Option<Arc<str>>,
     /// The gateway role the token's roles map to; `None` for a key.
     pub role: Option<Role>,
 }
@@ -52,6 +58,8 @@ impl Principal {
             subject: None,
             org: None,
             team: None,
+            user: None,
+            key_id: None,
             role: None,
         }
     }
@@ -65,6 +73,8 @@ impl Principal {
             subject: Some(Arc::from(p.subject)),
             org: p.org.map(Arc::from),
             team: p.team.map(Arc::from),
+            user: None,
+            key_id: None,
             role: Some(p.role),
         }
     }
@@ -247,6 +257,17 @@ pub struct StoredKey {
     pub models: Option<Arc<[ModelPattern]>>,
     /// Endpoint paths or patterns; `None`: every endpoint.
     pub endpoints: Option<Arc<[ModelPattern]>>,
+    /// Who the key belongs to, for limits, budgets and accounting.
+    pub owner: KeyOwner,
+}
+
+/// Where a stored key sits in the tenancy tree (store ids).
+#[derive(Debug, Clone, Default)]
+pub struct KeyOwner {
+    pub key_id: Option<Arc<str>>,
+    pub org: Option<Arc<str>>,
+    pub team: Option<Arc<str>>,
+    pub user: Option<Arc<str>>,
 }
 
 impl StoredKeys {
@@ -285,8 +306,13 @@ impl StoredKeys {
         if !(current || previous) {
             return Err(AuthError::Invalid);
         }
+        let owner = &stored.owner;
         Ok(Principal {
             endpoints: stored.endpoints.clone(),
+            key_id: owner.key_id.clone(),
+            org: owner.org.clone(),
+            team: owner.team.clone(),
+            user: owner.user.clone(),
             ..Principal::key(stored.name.clone(), stored.models.clone())
         })
     }
@@ -439,6 +465,12 @@ mod tests {
                 ModelPattern::new("/v1/chat/*"),
                 ModelPattern::new("/v1/models"),
             ])),
+            owner: KeyOwner {
+                key_id: Some(Arc::from("k1")),
+                org: Some(Arc::from("o1")),
+                team: Some(Arc::from("t1")),
+                user: None,
+            },
         };
         let stored = |k: StoredKey| StoredKeys::new(hasher.clone(), [(current.id.clone(), k)]);
         let presented = current.key.expose_secret();
@@ -448,6 +480,15 @@ mod tests {
         assert_eq!(&*p.key_name, "vk");
         assert!(p.may_use("gpt-4o") && !p.may_use("claude"));
         assert!(p.may_call("/v1/chat/completions") && p.may_call("/v1/models"));
+        assert_eq!(
+            (
+                p.key_id.as_deref(),
+                p.org.as_deref(),
+                p.team.as_deref(),
+                p.user.as_deref()
+            ),
+            (Some("k1"), Some("o1"), Some("t1"), None)
+        );
         assert_eq!(
             p.check_endpoint("/v1/embeddings"),
             Err(AuthError::EndpointNotAllowed("/v1/embeddings".into()))

@@ -4,15 +4,18 @@
 //! store stops working within a second on this replica, and a request never waits on the
 //! database. A store that cannot be read keeps the last table and logs a warning.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use portcullis_core::Gateway;
-use portcullis_core::auth::{ModelPattern, StoredKey, StoredKeys};
+use portcullis_core::auth::{KeyOwner, ModelPattern, StoredKey, StoredKeys};
 use portcullis_core::config::StoreConfig;
 use portcullis_core::virtual_key::KeyHasher;
-use portcullis_store::{PostgresStore, SqliteStore, Store, VirtualKey};
+use portcullis_store::{
+    MAX_PAGE, PageRequest, PostgresStore, SqliteStore, Store, TeamFilter, VirtualKey,
+};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -42,15 +45,42 @@ pub async fn load(
     hasher: &Arc<KeyHasher>,
 ) -> Result<StoredKeys, portcullis_store::StoreError> {
     let keys = store.list_active_keys(OffsetDateTime::now_utc()).await?;
+    let orgs = team_orgs(store).await?;
     Ok(StoredKeys::new(
         hasher.clone(),
-        keys.into_iter()
-            .map(|k| (k.public_id.clone(), stored_key(k))),
+        keys.into_iter().map(|k| {
+            let org = orgs.get(&k.team_id).cloned();
+            (k.public_id.clone(), stored_key(k, org))
+        }),
     ))
 }
 
-fn stored_key(key: VirtualKey) -> StoredKey {
+/// Every team's organization id, by team id (all pages).
+async fn team_orgs(
+    store: &dyn Store,
+) -> Result<HashMap<String, Arc<str>>, portcullis_store::StoreError> {
+    let mut orgs = HashMap::new();
+    let mut page = PageRequest::first(MAX_PAGE);
+    loop {
+        let teams = store.list_teams(&TeamFilter::default(), &page).await?;
+        for team in teams.items {
+            orgs.insert(team.id, Arc::from(team.org_id.as_str()));
+        }
+        match teams.next_after {
+            Some(after) => page.after = Some(after),
+            None => return Ok(orgs),
+        }
+    }
+}
+
+fn stored_key(key: VirtualKey, org: Option<Arc<str>>) -> StoredKey {
     StoredKey {
+        owner: KeyOwner {
+            key_id: Some(Arc::from(key.id.as_str())),
+            org,
+            team: Some(Arc::from(key.team_id.as_str())),
+            user: key.user_id.as_deref().map(Arc::from),
+        },
         name: Arc::from(key.name.as_str()),
         previous: key
             .previous_digest
@@ -98,5 +128,79 @@ pub async fn refresh(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use portcullis_core::auth::KeyTable;
+    use portcullis_store::{NewKey, NewOrg, NewTeam, NewUser};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stored_key_authenticates_as_its_key_user_team_and_organization() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        let org = store
+            .create_org(NewOrg {
+                name: "acme".into(),
+            })
+            .await
+            .unwrap();
+        let team = store
+            .create_team(NewTeam {
+                org_id: org.id.clone(),
+                name: "search".into(),
+            })
+            .await
+            .unwrap();
+        let user = store
+            .create_user(NewUser {
+                team_id: team.id.clone(),
+                name: "ada".into(),
+                ..NewUser::default()
+            })
+            .await
+            .unwrap();
+        let hasher = Arc::new(KeyHasher::new(&[7u8; 32]).unwrap());
+        let made = hasher.generate().unwrap();
+        let key = store
+            .create_key(NewKey {
+                public_id: made.id.clone(),
+                digest: made.digest.clone(),
+                name: "bot".into(),
+                team_id: team.id.clone(),
+                user_id: Some(user.id.clone()),
+                enabled: true,
+                ..NewKey::default()
+            })
+            .await
+            .unwrap();
+        let table = load(&store, &hasher).await.unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-api-key",
+            http::HeaderValue::from_str(made.key.expose_secret()).unwrap(),
+        );
+        let p = KeyTable::default()
+            .authenticate_with(&headers, Some(&table))
+            .unwrap();
+        assert_eq!(
+            (
+                p.key_id.as_deref(),
+                p.user.as_deref(),
+                p.team.as_deref(),
+                p.org.as_deref()
+            ),
+            (
+                Some(key.id.as_str()),
+                Some(user.id.as_str()),
+                Some(team.id.as_str()),
+                Some(org.id.as_str())
+            )
+        );
     }
 }
