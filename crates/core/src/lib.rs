@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod aws_eventstream;
+pub mod budget;
 pub mod config;
 pub mod envelope;
 pub mod error;
