@@ -47,6 +47,8 @@ pub enum Command {
     Teams(crate::cli_admin::teams::TeamsArgs),
     /// Manage users and their roles through a running gateway's admin API.
     Users(crate::cli_admin::users::UsersArgs),
+    /// Manage provider credentials kept in the store, encrypted (secrets read from stdin).
+    Credentials(crate::cli_admin::credentials::CredentialsArgs),
     /// Master keys of stored provider credentials: generate one, or re-encrypt everything under
     /// the current one.
     Secrets(crate::cli_secrets::SecretsArgs),

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Orgs(args) => cli_admin::orgs::run(args),
         cli::Command::Teams(args) => cli_admin::teams::run(args),
         cli::Command::Users(args) => cli_admin::users::run(args),
+        cli::Command::Credentials(args) => cli_admin::credentials::run(args),
         cli::Command::Secrets(args) => cli_secrets::run(args),
     }
 }

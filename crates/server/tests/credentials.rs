@@ -678,3 +678,87 @@ async fn another_replica_follows_a_credential_change() {
         .seen_with_key(&last_b(), "sk-replica-second")
         .unwrap();
 }
+
+/// Runs `portcullis credentials <args>` against `gw` with `stdin`; (success, stdout, stderr).
+async fn credentials_cli(
+    gw: &GatewayProcess,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(BIN)
+        .arg("credentials")
+        .args(args)
+        .env("PORTCULLIS_URL", gw.url(""))
+        .env("PORTCULLIS_ADMIN_KEY", ADMIN)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_credentials_cli_reads_secrets_from_stdin_and_never_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("portcullis.db");
+    let key = generate_master_key().unwrap();
+    let gw = start(
+        &config(&db, current_key(), "http://127.0.0.1:9/v1", "sk-in-file"),
+        &key,
+    )
+    .await;
+    const SECRET: &str = "sk-cli-secret-41c9e2";
+    const NEW_SECRET: &str = "sk-cli-secret-rotated-8d0b";
+    let (ok, out, err) = credentials_cli(
+        &gw,
+        &["create", "--name", "openai-cli", "--provider", "openai"],
+        &format!("{SECRET}\n"),
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("openai-cli") && !out.contains(SECRET), "{out}");
+    let id = out
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let (ok, out, _) = credentials_cli(&gw, &["list", "--provider", "openai"], "").await;
+    assert!(ok && out.contains(&id) && !out.contains(SECRET), "{out}");
+    let (ok, out, err) =
+        credentials_cli(&gw, &["update", &id, "--secret-from-stdin"], NEW_SECRET).await;
+    assert!(ok, "{err}");
+    assert!(!out.contains(NEW_SECRET), "{out}");
+    // An empty secret is refused before any call.
+    let (ok, _, err) = credentials_cli(
+        &gw,
+        &["create", "--name", "x", "--provider", "openai"],
+        "\n",
+    )
+    .await;
+    assert!(!ok && err.contains("empty"), "{err}");
+    let (ok, _, err) = credentials_cli(&gw, &["delete", &id], "").await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = credentials_cli(&gw, &["show", &id], "").await;
+    assert!(!ok && err.contains("404"), "{err}");
+    let logs = gw.logs().join("\n");
+    assert!(!logs.contains(SECRET) && !logs.contains(NEW_SECRET));
+}

@@ -1,4 +1,4 @@
-//! `portcullis orgs|teams|users|keys ...`: the admin API of a running gateway from the command
+//! `portcullis orgs|teams|users|keys|credentials ...`: the admin API of a running gateway from the command
 //! line, with readable tables or `--json`. Each resource's subcommands live in their own module
 //! and only say which call to make and which columns to show; this module makes the call
 //! ([`call`]) and prints the answer ([`print`]).
@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use portcullis_core::provider::client;
 use serde_json::Value;
 
+pub mod credentials;
 pub mod keys;
 pub mod orgs;
 pub mod teams;
