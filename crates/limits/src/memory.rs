@@ -105,7 +105,12 @@ impl MemoryLimiter {
     /// A limiter on `clock` (tests drive time by hand).
     pub fn with_clock(clock: impl Clock + 'static) -> Self {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let count = (cores * 16).next_power_of_two();
+        Self::with_shards(clock, cores * 16)
+    }
+
+    /// A limiter with `count` shards (rounded up to a power of two).
+    fn with_shards(clock: impl Clock + 'static, count: usize) -> Self {
+        let count = count.max(1).next_power_of_two();
         let shards = (0..count).map(|_| Mutex::default()).collect();
         Self {
             inner: Arc::new(Inner {
@@ -186,9 +191,8 @@ impl Inner {
         let now = self.clock.now_nanos();
         let (mut guards, slots) = self.lock_all(&held.keys);
         for (key, &slot) in held.keys.iter().zip(&slots) {
-            let Some(state) = guards[slot].keys.get_mut(&key.name) else {
-                continue;
-            };
+            // A key swept since (its buckets drained) must still take an overdraft.
+            let state = guards[slot].keys.entry(key.name.clone()).or_default();
             if let Some(limit) = key.rules.tpm.filter(|_| delta != 0.0) {
                 state.tokens.add(now, limit, delta);
                 state.idle_at = state.idle_at.max(state.tokens.empty_at(limit));
@@ -275,5 +279,59 @@ impl Settle for Inner {
         if held.has_slots() {
             self.finish(&held, 0.0, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::LimitRules;
+
+    #[derive(Debug, Clone, Default)]
+    struct Manual(Arc<AtomicU64>);
+
+    impl Clock for Manual {
+        fn now_nanos(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn rules(rpm: u64, conc: Option<u64>) -> LimitRules {
+        LimitRules {
+            rpm: Some(rpm),
+            tpm: Some(1000),
+            max_concurrent: conc,
+        }
+    }
+
+    #[test]
+    fn idle_keys_are_swept_and_busy_ones_kept() {
+        let clock = Manual::default();
+        let limiter = MemoryLimiter::with_shards(clock.clone(), 1);
+        let busy = limiter.reserve_now(vec![LimitKey::new("busy", rules(60, Some(1)))], 10);
+        assert!(matches!(busy, Decision::Admitted(_)));
+        for i in 0..4000 {
+            let key = LimitKey::new(format!("once:{i}"), rules(60, None));
+            drop(limiter.reserve_now(vec![key], 10));
+        }
+        assert_eq!(limiter.tracked_keys(), 4001);
+        clock
+            .0
+            .fetch_add(Duration::from_secs(120).as_nanos() as u64, Ordering::SeqCst);
+        for i in 0..100 {
+            let key = LimitKey::new(format!("later:{i}"), rules(60, None));
+            drop(limiter.reserve_now(vec![key], 10));
+        }
+        // The sweep at the 4096th write dropped every drained key but the one in flight.
+        assert!(limiter.tracked_keys() <= 101, "{}", limiter.tracked_keys());
+        let again = limiter.reserve_now(vec![LimitKey::new("busy", rules(60, Some(1)))], 0);
+        assert!(
+            matches!(again, Decision::Refused(_)),
+            "the busy key kept its slot"
+        );
+        drop(busy);
     }
 }
