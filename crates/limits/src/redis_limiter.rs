@@ -88,6 +88,18 @@ impl RedisLimiter {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
+        // Connect and load the scripts now, off the request path: the first reservation then
+        // finds a connection and its script, within a timeout of a few milliseconds.
+        let mut warm = conn.clone();
+        runtime.spawn(async move {
+            for source in [RESERVE_LUA, SETTLE_LUA] {
+                let load = redis::cmd("SCRIPT").arg("LOAD").arg(source).to_owned();
+                if let Err(e) = load.query_async::<String>(&mut warm).await {
+                    tracing::warn!(error = %e, "Redis unreachable for rate limits at start");
+                    break;
+                }
+            }
+        });
         Ok(Self {
             shared: Arc::new(Shared {
                 conn,

@@ -166,3 +166,27 @@ async fn fail_closed_refuses_with_unavailable_while_redis_is_cut_off() {
     proxy.restore();
     refused_again_once_restored(&limiter).await;
 }
+
+/// After a Redis restart (or `SCRIPT FLUSH`) `EVALSHA` answers `NOSCRIPT`; the limiter sends
+/// the script itself (`EVAL`) and carries on. Flushing affects other clients of this Redis only
+/// by making them do the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_flushed_from_redis_are_sent_again() {
+    if !redis_available().await {
+        return;
+    }
+    let config = redis_config(redis_url(), FailurePolicy::FailClosed);
+    let limiter = RedisLimiter::new(&config).unwrap();
+    let first = limiter.reserve(rpm("key:k", 2), 0).await.unwrap();
+    assert!(first.admitted().is_some());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let second = limiter.reserve(rpm("key:k", 2), 0).await.unwrap();
+    let admission = second.admitted().expect("admitted after the flush");
+    assert_eq!(admission.requests.unwrap().remaining, 0);
+}
