@@ -149,6 +149,24 @@ mod tests {
         assert_eq!(redis.on_unavailable, FailurePolicy::FailClosed);
     }
 
+    #[tokio::test]
+    async fn builds_each_backend_and_names_a_bad_url() {
+        assert!(build(&LimiterConfig::Memory).is_ok());
+        let redis = RedisLimiterConfig::new("redis://127.0.0.1:1", FailurePolicy::FailOpen);
+        // Lazy: builds while nothing listens there.
+        assert!(build(&LimiterConfig::Redis(redis)).is_ok());
+        let bad = RedisLimiterConfig::new("http://not-redis", FailurePolicy::FailOpen);
+        let err = build(&LimiterConfig::Redis(bad)).err().unwrap();
+        assert!(matches!(err, LimitError::Config(_)), "{err}");
+    }
+
+    #[test]
+    fn redis_needs_a_runtime() {
+        let redis = RedisLimiterConfig::new("redis://127.0.0.1:6379", FailurePolicy::FailOpen);
+        let err = build(&LimiterConfig::Redis(redis)).err().unwrap();
+        assert!(matches!(err, LimitError::Config(_)), "{err}");
+    }
+
     #[test]
     fn rules_reject_unknown_fields_and_keep_absent_ones_absent() {
         let rules: LimitRules = serde_yaml_ng::from_str("{rpm: 60, tpm: 1000}").unwrap();

@@ -193,8 +193,8 @@ impl Shared {
     fn decode(self: Arc<Self>, reply: &[i64], rules: &[Rule], held: Held) -> Decision {
         let at = |i: usize| reply.get(i).copied().unwrap_or_default();
         if at(0) == 0 {
-            let index = usize::try_from(at(1) - 1).unwrap_or_default();
-            let Some(rule) = rules.get(index) else {
+            let index = usize::try_from(at(1)).ok().and_then(|i| i.checked_sub(1));
+            let Some(rule) = index.and_then(|i| rules.get(i)) else {
                 return refusal_of_bad_reply(&held);
             };
             let retry = match at(2) {
