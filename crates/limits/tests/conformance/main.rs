@@ -94,12 +94,15 @@ pub fn unique_prefix() -> String {
     format!("portcullis-test:{}:{nanos:x}:{n}:", std::process::id())
 }
 
-/// A Redis config for tests: a unique prefix, and a timeout generous enough for a loaded
-/// machine (the timeout itself is exercised by `redis_only`).
+/// A Redis config for tests: a unique prefix, a timeout generous enough for a loaded machine
+/// (`redis_only` exercises the timeout itself), and a short lease: a reservation dropped as a
+/// test ends is released by a task the ending runtime may never run, and its slot should not
+/// sit in Redis for the default quarter of an hour.
 pub fn redis_config(url: String, policy: FailurePolicy) -> RedisLimiterConfig {
     let mut config = RedisLimiterConfig::new(url, policy);
     config.prefix = unique_prefix();
     config.timeout = Duration::from_secs(2);
+    config.lease = Duration::from_secs(10);
     config
 }
 
