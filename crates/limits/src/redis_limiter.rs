@@ -88,19 +88,7 @@ impl RedisLimiter {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
-        // Connect and load the scripts now, off the request path: the first reservation then
-        // finds a connection and its script, within a timeout of a few milliseconds.
-        let mut warm = conn.clone();
-        runtime.spawn(async move {
-            for source in [RESERVE_LUA, SETTLE_LUA] {
-                let load = redis::cmd("SCRIPT").arg("LOAD").arg(source).to_owned();
-                if let Err(e) = load.query_async::<String>(&mut warm).await {
-                    tracing::warn!(error = %e, "Redis unreachable for rate limits at start");
-                    break;
-                }
-            }
-        });
-        Ok(Self {
+        let limiter = Self {
             shared: Arc::new(Shared {
                 conn,
                 prefix: config.prefix.clone(),
@@ -114,7 +102,14 @@ impl RedisLimiter {
                 nonce,
                 next_lease: AtomicU64::new(0),
             }),
-        })
+        };
+        // Connect and load the scripts now, off the request path: the first reservation then
+        // finds a connection and its script, within a timeout of a few milliseconds.
+        limiter
+            .shared
+            .runtime
+            .spawn(limiter.shared.clone().warm_up());
+        Ok(limiter)
     }
 
     /// Requests admitted without limits because Redis was unavailable (`fail_open`); the
@@ -179,9 +174,7 @@ impl Shared {
             Ok(Err(e)) => return self.unavailable(e.to_string()),
             Err(_) => return self.unavailable(format!("no answer within {:?}", self.timeout)),
         };
-        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
-            tracing::info!("Redis answers the rate limiter again");
-        }
+        self.note_up();
         let held = Held {
             keys,
             estimate: tokens,
@@ -229,10 +222,33 @@ impl Shared {
         })
     }
 
-    fn unavailable(&self, why: String) -> RsvResult {
+    async fn warm_up(self: Arc<Self>) {
+        let mut conn = self.conn.clone();
+        for source in [RESERVE_LUA, SETTLE_LUA] {
+            let load = redis::cmd("SCRIPT").arg("LOAD").arg(source).to_owned();
+            if let Err(e) = load.query_async::<String>(&mut conn).await {
+                return self.note_down(&e.to_string());
+            }
+        }
+        self.note_up();
+    }
+
+    /// Redis failed: the first failure of an outage warns, the rest are only counted.
+    fn note_down(&self, why: &str) {
         if !self.down.swap(true, Ordering::Relaxed) {
             tracing::warn!(error = %why, policy = ?self.policy, "Redis unreachable for rate limits");
         }
+    }
+
+    /// Redis answered: ends an outage.
+    fn note_up(&self) {
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
+            tracing::info!("Redis answers the rate limiter again");
+        }
+    }
+
+    fn unavailable(&self, why: String) -> RsvResult {
+        self.note_down(&why);
         match self.policy {
             FailurePolicy::FailOpen => {
                 self.admitted_unavailable.fetch_add(1, Ordering::Relaxed);

@@ -190,3 +190,43 @@ async fn scripts_flushed_from_redis_are_sent_again() {
     let admission = second.admitted().expect("admitted after the flush");
     assert_eq!(admission.requests.unwrap().remaining, 0);
 }
+
+/// Counts the limiter's warnings.
+struct CountWarnings(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::WARN && meta.target().starts_with("portcullis_limits") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// One warning per outage, not one per request: a single-threaded runtime, so the limiter's
+/// tasks run on the thread whose subscriber counts.
+#[tokio::test(flavor = "current_thread")]
+async fn fail_open_warns_once_per_outage() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(CountWarnings(warnings.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let count = || warnings.load(std::sync::atomic::Ordering::SeqCst);
+    let Some((proxy, limiter)) = through_proxy(FailurePolicy::FailOpen).await else {
+        return;
+    };
+    let first = limiter.reserve(rpm("key:k", 1), 0).await.unwrap();
+    assert!(first.admitted().is_some());
+    for outage in 1..=2 {
+        proxy.cut();
+        for _ in 0..3 {
+            let decision = limiter.reserve(rpm("key:k", 1), 0).await.unwrap();
+            assert!(decision.admitted().is_some());
+        }
+        assert_eq!(count(), outage, "warnings after outage {outage}");
+        proxy.restore();
+        refused_again_once_restored(&limiter).await;
+    }
+    assert_eq!(limiter.unavailable_admissions(), 6);
+}
