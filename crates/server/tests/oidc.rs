@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{BIN, chat_body, client};
 use portcullis_store::{NewOrg, SqliteStore, Store};
-use portcullis_testkit::oidc::{self, TestIdp, TestKey};
+use portcullis_testkit::oidc::{self, GeneratedKey, TestIdp, TestKey};
 use portcullis_testkit::{GatewayProcess, MockUpstream, TEST_KEY};
 use serde_json::{Value, json};
 
@@ -265,7 +265,7 @@ async fn an_unreachable_identity_provider_is_503_and_keys_keep_working() {
     );
 }
 
-/// The IdP rotates from key 1 to key 2. The key cache fetches at most once per 10 s: a token of
+/// The IdP rotates from a fixture key to one the test generates. The key cache fetches at most once per 10 s: a token of
 /// the new key is refused until that window has passed since the first fetch, then accepted
 /// after exactly one refresh; the old key, gone from the set, is refused without another fetch.
 #[tokio::test]
@@ -280,8 +280,11 @@ async fn a_key_rotation_is_followed_within_the_refresh_window() {
     let first_fetch = Instant::now();
     assert_eq!(idp.fetches(), 1);
 
-    idp.set_keys(&[TestKey::Rsa2]).unwrap();
-    let new = TestKey::Rsa2.sign(&claims("user-1", &["dev"])).unwrap();
+    // The IdP rotates to a key this test generates now: the gateway can only know it from the
+    // key set.
+    let rotated = GeneratedKey::es256("generated-at-test-time").unwrap();
+    idp.set_jwks(vec![rotated.jwk()]).unwrap();
+    let new = rotated.sign(&claims("user-1", &["dev"])).unwrap();
     assert_refused(
         "new kid within the window",
         &chat(&gw, &new).await,
