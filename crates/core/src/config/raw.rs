@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub models: BTreeMap<String, RawModel>,
     pub store: Option<RawStore>,
     pub secrets: Option<super::secrets::RawSecrets>,
+    pub usage: Option<super::usage::RawUsage>,
 }
 
 /// Where the durable state lives: one of the two.

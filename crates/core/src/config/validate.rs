@@ -24,6 +24,7 @@ mod google;
 mod oidc;
 mod provider_types;
 mod secrets;
+mod usage;
 
 pub(super) use bootstrap::bootstrap;
 pub(super) use provider_types::known as known_provider_types;
@@ -140,6 +141,7 @@ impl Validator<'_> {
             store: raw.store.and_then(|store| self.store(store)),
             secrets: raw.secrets.and_then(|secrets| self.secrets(secrets)),
             credential_uses: Vec::new(),
+            usage: raw.usage.map(|u| self.usage(u)).unwrap_or_default(),
             auth: self.auth(raw.auth),
             providers,
             models,

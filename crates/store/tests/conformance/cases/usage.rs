@@ -10,7 +10,14 @@ fn record(n: u32, key: &str) -> UsageRecord {
         started_at_us: 1_700_000_000_000_000 + i64::from(n),
         key_name: Some(key.into()),
         endpoint: "/v1/chat/completions".into(),
-        model: Some(if n.is_multiple_of(2) { "gpt-even" } else { "gpt-odd" }.into()),
+        model: Some(
+            if n.is_multiple_of(2) {
+                "gpt-even"
+            } else {
+                "gpt-odd"
+            }
+            .into(),
+        ),
         served_model: Some("upstream-model".into()),
         provider: Some("up".into()),
         status: 200,
