@@ -190,3 +190,80 @@ async fn sigkill_under_load_loses_no_acknowledged_request_and_counts_none_twice(
         opened["truncated_bytes"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stops_writing_makes_the_journal_grow_then_refuse_then_drain() {
+    use sqlx::Connection as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("portcullis.db");
+    let upstream = MockUpstream::openai().await.unwrap();
+    let yaml = config(
+        &upstream,
+        &db,
+        "{ segment_bytes: 4096, max_bytes: 4096, batch_size: 10, flush_interval: 10ms }",
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    // The store stops taking writes: another connection holds SQLite's write lock.
+    let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let mut accepted = Vec::new();
+    let refused = loop {
+        assert!(accepted.len() < 200, "never refused");
+        let response = common::post(gw.url("/v1/chat/completions"), chat_body("gpt-test"))
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        match response.status().as_u16() {
+            200 => accepted.push(id),
+            503 => break response.json::<serde_json::Value>().await.unwrap(),
+            other => panic!("unexpected status {other}"),
+        }
+    };
+    assert_eq!(refused["error"]["code"], "usage_journal_full", "{refused}");
+    assert_eq!(refused["error"]["type"], "api_error");
+    assert!(accepted.len() >= 5, "refused too early: {}", accepted.len());
+    let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records")
+        .fetch_one(&mut lock)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "the store was supposed to be unwritable");
+    assert!(
+        gw.wait_for_message(
+            "usage journal: the store refused a batch; keeping it and retrying",
+            1,
+            Duration::from_secs(10)
+        )
+        .await
+    );
+
+    // The store is back: everything accepted drains, exactly once, and requests pass again.
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+    let counts = drained(&db, &accepted).await;
+    for id in &accepted {
+        assert_eq!(counts.get(id), Some(&1), "request {id}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = common::post(gw.url("/v1/chat/completions"), chat_body("gpt-test"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused after the drain");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
