@@ -234,11 +234,19 @@ impl Journal {
     /// and fsynced too under [`Fsync::Always`] (which blocks: call it off the async runtime).
     pub fn append(&self, record: &UsageRecord) -> Result<(), JournalError> {
         let frame = encode(record)?;
-        self.append_frame(&frame)
+        self.append_frame(&frame, self.opts.fsync == Fsync::Always)
     }
 
-    /// Appends an encoded frame (see [`encode`]).
-    pub fn append_frame(&self, frame: &[u8]) -> Result<(), JournalError> {
+    /// Appends without flushing to disk, whatever the policy: for the records of requests that
+    /// are not acknowledged (errors, clients gone), appended from a runtime thread. The next
+    /// flush (another append under `always`, a rotation, the interval) covers them.
+    pub fn append_unsynced(&self, record: &UsageRecord) -> Result<(), JournalError> {
+        let frame = encode(record)?;
+        self.append_frame(&frame, false)
+    }
+
+    /// Appends an encoded frame (see [`encode`]), then flushes it to disk if `sync`.
+    pub fn append_frame(&self, frame: &[u8], sync: bool) -> Result<(), JournalError> {
         let mut active = lock(&self.active);
         if active.len >= self.opts.segment_bytes {
             self.rotate(&mut active)?;
@@ -249,10 +257,14 @@ impl Journal {
             let _ = active.file.set_len(active.len);
             return Err(e.into());
         }
-        if self.opts.fsync == Fsync::Always {
-            active.file.sync_data()?;
-        }
         active.len += frame.len() as u64;
+        // A failed flush leaves the record written (it survives a process crash, and the store
+        // gets it) but not acknowledged: the caller answers 503.
+        let synced = if sync {
+            active.file.sync_data()
+        } else {
+            Ok(())
+        };
         let (seq, len) = (active.seq, active.len);
         active.segments.insert(seq, len);
         drop(active);
@@ -260,7 +272,7 @@ impl Journal {
             .fetch_add(frame.len() as u64, Ordering::Relaxed);
         self.dirty.store(true, Ordering::Relaxed);
         self.appended.notify_one();
-        Ok(())
+        Ok(synced?)
     }
 
     fn rotate(&self, active: &mut Active) -> io::Result<()> {

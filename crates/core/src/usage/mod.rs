@@ -104,9 +104,10 @@ pub async fn account(ctx: &mut RequestCtx) -> Result<(), GatewayError> {
 }
 
 /// Accounts for a context being dropped without [`account`]: an error, a client that left, a
-/// broken stream. The write is synchronous (no fsync wait); a failure is logged.
+/// broken stream. The write is synchronous, without waiting for a disk flush; a failure is
+/// logged.
 pub fn account_on_drop(ctx: &RequestCtx, journal: &Journal) {
-    if let Err(e) = journal.append(&record_of(ctx)) {
+    if let Err(e) = journal.append_unsynced(&record_of(ctx)) {
         tracing::error!(
             error = %e,
             request_id = %ctx.request_id,
