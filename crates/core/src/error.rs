@@ -102,6 +102,15 @@ pub enum GatewayError {
     Provider(#[from] ProviderError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Back-pressure: the usage journal is too far ahead of the store to account for more.
+    #[error(
+        "the gateway cannot account for new requests right now (its usage records are not \
+         reaching the store); retry later"
+    )]
+    UsageJournalFull,
+    /// The request's usage record could not be written, so its response is withheld.
+    #[error("the gateway could not record this request's usage; retry later")]
+    UsageJournalFailed,
 }
 
 impl GatewayError {
@@ -123,6 +132,7 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Provider(e) => e.client_status(),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UsageJournalFull | Self::UsageJournalFailed => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -145,6 +155,8 @@ impl GatewayError {
             Self::EndpointNotSupported { .. } => "endpoint_not_supported",
             Self::Provider(e) => e.kind(),
             Self::Internal(_) => "internal_error",
+            Self::UsageJournalFull => "usage_journal_full",
+            Self::UsageJournalFailed => "usage_journal_failed",
         }
     }
 
@@ -153,7 +165,9 @@ impl GatewayError {
         match self {
             Self::Provider(e) if e.is_client_fault() => Fault::Client,
             Self::Provider(_) | Self::Auth(AuthError::TokenUnverifiable) => Fault::Upstream,
-            Self::Internal(_) => Fault::Internal,
+            Self::Internal(_) | Self::UsageJournalFull | Self::UsageJournalFailed => {
+                Fault::Internal
+            }
             _ => Fault::Client,
         }
     }

@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod sse;
 pub mod tokens;
 pub mod translate;
+pub mod usage;
 pub mod virtual_key;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct Gateway {
     access_log: Option<Arc<dyn AccessLog>>,
     /// The store's virtual keys, when a store is configured (refreshed by the server).
     stored_keys: ArcSwapOption<auth::StoredKeys>,
+    /// The usage journal, when a store is configured (set once at start).
+    usage_journal: std::sync::OnceLock<Arc<usage::Journal>>,
 }
 
 impl Gateway {
@@ -53,6 +56,7 @@ impl Gateway {
             draining: AtomicBool::new(false),
             access_log,
             stored_keys: ArcSwapOption::empty(),
+            usage_journal: std::sync::OnceLock::new(),
         }
     }
 
@@ -64,6 +68,16 @@ impl Gateway {
     /// Replaces the table of the store's virtual keys.
     pub fn set_stored_keys(&self, keys: auth::StoredKeys) {
         self.stored_keys.store(Some(Arc::new(keys)));
+    }
+
+    /// Makes `journal` the sink of usage records (once, at start; a second call is ignored).
+    pub fn set_usage_journal(&self, journal: Arc<usage::Journal>) {
+        let _ = self.usage_journal.set(journal);
+    }
+
+    /// The usage journal, when usage is accounted (a store is configured).
+    pub fn usage_journal(&self) -> Option<&Arc<usage::Journal>> {
+        self.usage_journal.get()
     }
 
     /// The access-log sink, for a new request's context.

@@ -11,6 +11,7 @@ mod reload;
 mod serve;
 mod stored_credentials;
 mod stored_keys;
+mod usage;
 
 use std::process::ExitCode;
 

@@ -2,8 +2,8 @@
 //! opened first, so that the stored credentials the providers reference can be decrypted),
 //! starts logging, the listener and the reload watcher,
 //! and shuts down gracefully: on SIGTERM or SIGINT it stops accepting, fails `/readyz`, lets
-//! requests and streams in flight finish within `server.shutdown_grace`, then exits. A second
-//! signal exits at once.
+//! requests and streams in flight finish within `server.shutdown_grace`, lets the usage writer
+//! drain, then exits. A second signal exits at once.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -131,6 +131,7 @@ async fn serve(
         stored,
     ));
     let mut admin = None;
+    let mut accounting = None;
     if let Some(store) = store {
         let secret = config
             .auth
@@ -155,6 +156,14 @@ async fn serve(
             .context("cannot read the store's keys")?;
         tracing::info!(keys = table.len(), "store opened");
         gateway.set_stored_keys(table);
+        if let Some(store_config) = &config.store {
+            accounting = Some(crate::usage::start(
+                &gateway,
+                store.clone(),
+                store_config,
+                &config.usage,
+            )?);
+        }
         tokio::spawn(stored_keys::refresh(
             gateway.clone(),
             store,
@@ -194,6 +203,9 @@ async fn serve(
         app = crate::admin::router(admin).merge(app);
     }
     crate::listener::serve(listener, app, stop_rx, config.server.shutdown_grace).await;
+    if let Some(accounting) = accounting {
+        accounting.stop().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

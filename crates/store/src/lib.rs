@@ -1,6 +1,6 @@
-//! Portcullis's durable state: organizations, teams, users, virtual keys and provider
-//! credentials, behind one [`Store`] trait with a SQLite implementation (the embedded default)
-//! and a PostgreSQL one (shared by replicas).
+//! Portcullis's durable state: organizations, teams, users, virtual keys, provider credentials
+//! and usage records, behind one [`Store`] trait with a SQLite implementation (the embedded
+//! default) and a PostgreSQL one (shared by replicas).
 //!
 //! This is its own crate because sqlx (with both drivers and the bundled SQLite) is a heavy
 //! dependency: the engine and its tests should not recompile it. Nothing here is on the request
@@ -29,11 +29,14 @@ mod sql;
 mod sql_tenancy;
 #[macro_use]
 mod sql_keys;
+#[macro_use]
+mod sql_usage;
 mod postgres;
 mod sqlite;
 
 pub use error::StoreError;
 pub use model::*;
+pub use portcullis_types::UsageRecord;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -49,7 +52,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// the next request's `after`. Deletes are restricted: an organization with teams, a team with
 /// users or keys, or a user with keys cannot be deleted ([`StoreError::Conflict`]).
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: UsageStore + Send + Sync + fmt::Debug {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
@@ -110,4 +113,22 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Closes the connection pool, waiting for connections in use.
     async fn close(&self);
+}
+
+/// Usage records (one per finished request), written in batches by the gateway's usage journal.
+/// A supertrait of [`Store`], so an `Arc<dyn Store>` has these methods too.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Inserts a batch; records whose id is already stored are skipped, so a batch sent twice
+    /// (after a crash between the insert and the journal's checkpoint) counts once. Returns
+    /// how many rows were new. All or nothing: the batch is one transaction.
+    async fn insert_usage(&self, batch: &[UsageRecord]) -> Result<u64>;
+    /// A page of records in id order (the order requests finished in).
+    async fn list_usage(
+        &self,
+        filter: &UsageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UsageRecord>>;
+    /// How many records match.
+    async fn count_usage(&self, filter: &UsageFilter) -> Result<u64>;
 }

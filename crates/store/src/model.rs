@@ -514,3 +514,11 @@ mod tests {
         );
     }
 }
+
+/// Filters on usage records; each given field must match exactly.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub request_id: Option<String>,
+    pub key_name: Option<String>,
+    pub model: Option<String>,
+}

@@ -196,5 +196,6 @@ macro_rules! impl_store {
         }
 
         tenancy_methods!($store, $backend);
+        usage_methods!($store);
     };
 }

@@ -12,7 +12,9 @@ pub mod openai_chat;
 pub mod raw;
 pub mod role;
 pub mod usage;
+pub mod usage_record;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use role::Role;
 pub use usage::Usage;
+pub use usage_record::UsageRecord;

@@ -11,6 +11,7 @@ mod credentials;
 mod env;
 mod raw;
 mod secrets;
+pub mod usage;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use secrecy::SecretString;
 pub use credentials::{CredentialUse, Credentials, SECRET_FIELDS, valid_credential_name};
 pub use env::{ProcessEnv, VarSource};
 pub use secrets::SecretsConfig;
+pub use usage::{Fsync, UsageConfig};
 
 /// One thing wrong with a config file, with the path of the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,8 @@ pub struct Config {
     pub credential_uses: Vec<CredentialUse>,
     /// The price catalog shipped with the gateway, with `pricing.models` over it.
     pub pricing: crate::pricing::PriceCatalog,
+    /// The usage journal (used with a store; read once at start).
+    pub usage: UsageConfig,
 }
 
 /// What phase one of a two-phase load reads ([`Config::bootstrap`]): enough to open the store

@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub secrets: Option<super::secrets::RawSecrets>,
     #[serde(default)]
     pub pricing: RawPricing,
+    pub usage: Option<super::usage::RawUsage>,
 }
 
 /// `pricing`: the deployment's prices over the shipped catalog.

@@ -25,6 +25,7 @@ mod oidc;
 mod pricing;
 mod provider_types;
 mod secrets;
+mod usage;
 
 pub(super) use bootstrap::bootstrap;
 pub(super) use provider_types::known as known_provider_types;
@@ -142,6 +143,7 @@ impl Validator<'_> {
             secrets: raw.secrets.and_then(|secrets| self.secrets(secrets)),
             credential_uses: Vec::new(),
             pricing: self.pricing(raw.pricing.models),
+            usage: raw.usage.map(|u| self.usage(u)).unwrap_or_default(),
             auth: self.auth(raw.auth),
             providers,
             models,

@@ -1,6 +1,7 @@
 //! [`RequestCtx`]: what the gateway knows about one request as it moves through the stages. It
 //! holds no prompt or response content, only names, counts and timings, and it becomes the
-//! access record: dropping it writes the request's one access-log line.
+//! access record: dropping it writes the request's one access-log line (and, with a usage
+//! journal, its usage record unless it was accounted for already).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +48,15 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     pub error_kind: Option<&'static str>,
     pub error_fault: Option<Fault>,
+    /// Who to account to: a stored key's id, organization, team and user (store ids), or a
+    /// token's claimed organization and team and its subject.
+    pub key_id: Option<Arc<str>>,
+    pub org: Option<Arc<str>>,
+    pub team: Option<Arc<str>>,
+    pub user: Option<Arc<str>>,
+    /// The usage journal, until the request is accounted for ([`crate::usage::account`]);
+    /// a context dropped with it still here appends its record then.
+    pub journal: Option<Arc<crate::usage::Journal>>,
     access_log: Option<Arc<dyn AccessLog>>,
 }
 
@@ -75,6 +85,11 @@ impl RequestCtx {
             outcome: Outcome::Pending,
             error_kind: None,
             error_fault: None,
+            key_id: None,
+            org: None,
+            team: None,
+            user: None,
+            journal: None,
             access_log,
         }
     }
@@ -107,6 +122,9 @@ impl Drop for RequestCtx {
             // Non-streaming successes are completed when their body is handed to the edge;
             // anything still pending here lost its client.
             self.outcome = Outcome::ClientGone;
+        }
+        if let Some(journal) = self.journal.take() {
+            crate::usage::account_on_drop(self, &journal);
         }
         if let Some(sink) = self.access_log.take() {
             super::record::record(self, sink.as_ref());

@@ -5,7 +5,8 @@
 //! 3. [`resolve`]: model name to route, checking what the key may use
 //! 4. `plan` ([`crate::routing`]): the route's strategy orders the deployments
 //! 5. [`dispatch`]: provider calls with failover and timeouts
-//! 6. [`record`]: one access-log line per request, when its context is dropped
+//! 6. [`record`]: one access-log line per request, when its context is dropped; with a store,
+//!    one usage record in the journal ([`crate::usage`]) before the response ends
 //!
 //! Streams leave the pipeline as a [`stream::ClientStream`] that carries the context to the end
 //! of the stream, so recording happens even when the client leaves early.
@@ -188,12 +189,28 @@ pub async fn handle(
     let runtime = gateway.runtime();
     let mut ctx = RequestCtx::new(op.endpoint(), request_id, gateway.access_log());
     ctx.dialect = op.dialect();
+    // Usage accounting (`crate::usage`): with the journal too far ahead of the store, refuse
+    // before any work (back-pressure); otherwise the context carries the journal to the end.
+    if let Some(journal) = gateway.usage_journal() {
+        if journal.admit().is_err() {
+            let e = GatewayError::UsageJournalFull;
+            ctx.fail(&e);
+            return Reply::Error(e);
+        }
+        ctx.journal = Some(journal.clone());
+    }
     let stored = gateway.stored_keys();
     match run(&runtime, stored.as_deref(), &mut ctx, op, headers, body).await {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;
             ctx.status = StatusCode::OK;
             ctx.complete();
+            // The usage record is written before the body goes out (what "acknowledged" means,
+            // see `crate::usage`); if it cannot be, the body is withheld.
+            if let Err(e) = crate::usage::account(&mut ctx).await {
+                ctx.fail(&e);
+                return Reply::Error(e);
+            }
             Reply::Json {
                 status: StatusCode::OK,
                 body,
@@ -225,6 +242,13 @@ async fn run(
         Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await?,
     };
     ctx.key_name = Some(principal.key_name.clone());
+    // Who to account the request to: a stored key's ids, or a token's subject and claims.
+    (ctx.key_id, ctx.org, ctx.team, ctx.user) = (
+        principal.key_id.clone(),
+        principal.org.clone(),
+        principal.team.clone(),
+        principal.user.clone().or_else(|| principal.subject.clone()),
+    );
     principal.check_endpoint(ctx.endpoint)?;
     let mut request = parse::parse(op, body)?;
     request.set_anthropic_beta(headers.get("anthropic-beta"));

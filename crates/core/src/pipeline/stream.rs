@@ -3,6 +3,8 @@
 //! drops the usage-only chunk when the client did not ask for it. An upstream failure or a stall
 //! after the first event becomes one OpenAI-shaped error event, then the stream ends. The
 //! request's context rides along and is recorded when the stream is dropped, however it ended.
+//! With a usage journal, a stream that succeeds is accounted before its final event (`[DONE]`,
+//! `message_stop`, or the end of the body) is yielded: the event waits for the record's write.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,7 +29,12 @@ pub struct ClientStream {
     /// `[DONE]` or an error was sent: drain the upstream, send nothing more.
     sent_last: bool,
     finished: bool,
+    /// The usage record being written, and the final event to yield once it is (`None`: end
+    /// the body).
+    accounting: Option<(Accounting, Option<Bytes>)>,
 }
+
+type Accounting = Pin<Box<dyn Future<Output = Result<(), GatewayError>> + Send>>;
 
 impl std::fmt::Debug for ClientStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +55,42 @@ impl ClientStream {
             idle,
             sent_last: false,
             finished: false,
+            accounting: None,
+        }
+    }
+
+    /// Starts writing the usage record of a stream that succeeded, holding back `then` (its
+    /// final event) until the record is written. False without a journal.
+    fn account(&mut self, then: Option<Bytes>) -> bool {
+        let Some(journal) = self.ctx.journal.take() else {
+            return false;
+        };
+        self.ctx.complete();
+        let record = crate::usage::record_of(&self.ctx);
+        let write = Box::pin(crate::usage::append(journal, record));
+        self.accounting = Some((write, then));
+        true
+    }
+
+    /// Polls the usage record's write; when done, what to yield (the held-back final event, an
+    /// error event in its place if the write failed, or the end).
+    fn poll_accounting(&mut self, cx: &mut Context<'_>) -> Poll<Option<Option<Bytes>>> {
+        let Some((write, _)) = self.accounting.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = std::task::ready!(write.as_mut().poll(cx));
+        let then = self.accounting.take().and_then(|(_, then)| then);
+        match result {
+            Ok(()) => Poll::Ready(Some(then)),
+            Err(e) => {
+                self.ctx.failed_after_headers(&e);
+                let body = e.to_json_in(self.ctx.dialect);
+                let event = match self.ctx.dialect {
+                    Dialect::OpenAi => frame(None, &body),
+                    Dialect::Anthropic => frame(Some(b"error"), &body),
+                };
+                Poll::Ready(Some(then.map(|_| event)))
+            }
         }
     }
 
@@ -142,6 +185,12 @@ impl Stream for ClientStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            if this.accounting.is_some() {
+                match std::task::ready!(this.poll_accounting(cx)) {
+                    Some(Some(last)) => return Poll::Ready(Some(Ok(last))),
+                    Some(None) | None => return Poll::Ready(None),
+                }
+            }
             if this.finished {
                 return Poll::Ready(None);
             }
@@ -162,6 +211,10 @@ impl Stream for ClientStream {
                     }
                     Poll::Ready(None) => {
                         this.finished = true;
+                        if !this.sent_last && this.account(None) {
+                            // The upstream ended without a final event: account before the end.
+                            continue;
+                        }
                         this.ctx.complete();
                         return Poll::Ready(None);
                     }
@@ -183,6 +236,10 @@ impl Stream for ClientStream {
                 continue;
             }
             if let Some(bytes) = this.forward(event) {
+                // The final event of a success waits for the usage record's write.
+                if this.sent_last && this.account(Some(bytes.clone())) {
+                    continue;
+                }
                 return Poll::Ready(Some(Ok(bytes)));
             }
         }

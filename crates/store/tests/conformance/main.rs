@@ -134,6 +134,8 @@ conformance!(
     revoke,
     rotation,
     timestamps_are_utc,
+    usage_batches_are_idempotent,
+    usage_order_paging_and_filters,
 );
 
 /// Rows as they were before migration 0002 (no role) and rows written by hand, which only raw

@@ -7,9 +7,11 @@ use time::{Duration, OffsetDateTime};
 
 mod keys;
 mod listing;
+mod usage;
 
 pub use keys::*;
 pub use listing::*;
+pub use usage::*;
 
 fn assert_not_found<T: std::fmt::Debug>(r: Result<T>) {
     assert!(
