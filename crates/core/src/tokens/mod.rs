@@ -202,3 +202,6 @@ mod tests {
         assert_eq!(image, PER_IMAGE + PER_MESSAGE);
     }
 }
+
+#[cfg(test)]
+mod estimate_tests;

@@ -10,7 +10,7 @@ use portcullis_types::openai_chat::{
     AssistantContent, AssistantPart, Message, ResponseFormat, TextContent, UserContent, UserPart,
 };
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::budget::Counter;
@@ -110,7 +110,7 @@ fn user_part(c: &mut Counter, part: &UserPart) {
 }
 
 /// Adds a completions `prompt` or an embeddings `input`: a string, or an array of strings,
-/// token ids or token arrays. Token ids count one each; nothing else in the value is read. A
+/// token ids or token arrays. Token ids count one each, without a lookup. A
 /// value of another shape is counted as its JSON text.
 pub(super) fn input(c: &mut Counter, raw: &RawValue) {
     let before = c.clone();
@@ -181,11 +181,13 @@ impl<'de> Visitor<'de> for Input<'_> {
                 {}
             }
             1 => {
-                let mut tokens = 0u64;
-                while seq.next_element::<IgnoredAny>()?.is_some() {
-                    tokens += 1;
-                }
-                self.c.fixed(tokens);
+                while seq
+                    .next_element_seed(Input {
+                        c: &mut *self.c,
+                        depth: 2,
+                    })?
+                    .is_some()
+                {}
             }
             _ => return Err(A::Error::custom("arrays nested too deep")),
         }
