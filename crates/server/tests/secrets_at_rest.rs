@@ -100,6 +100,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Runs the scenario on a gateway whose store is `store_yaml` (a YAML flow mapping).
 async fn scenario(store_yaml: &str) -> Outcome {
+    // The usage journal in a directory of this run (with PostgreSQL its default would be the
+    // working directory).
+    let journal = tempfile::tempdir().unwrap();
+    let journal_dir = journal.path().display().to_string();
     let upstream = MockUpstream::openai().await.unwrap();
     let base = upstream.base_url();
     let master = generate_master_key().unwrap();
@@ -109,6 +113,7 @@ async fn scenario(store_yaml: &str) -> Outcome {
 logging: {{ format: json, level: debug }}
 reload: {{ poll_interval: 100ms }}
 store: {store_yaml}
+usage: {{ journal_dir: "{journal_dir}" }}
 secrets: {{ master_key: "${{PORTCULLIS_TEST_MASTER_KEY}}" }}
 auth:
   master_key: {ADMIN}

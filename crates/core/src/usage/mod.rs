@@ -115,3 +115,7 @@ pub fn account_on_drop(ctx: &RequestCtx, journal: &Journal) {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod pipeline_tests;
