@@ -66,6 +66,8 @@ pub struct Runtime {
     pub oidc: Option<Arc<OidcVerifier>>,
     /// Unix seconds when this snapshot was built: the `created` of listed models.
     pub created: u64,
+    /// The prices of served models: the shipped catalog with `pricing.models` over it.
+    pub pricing: Arc<crate::pricing::PriceCatalog>,
 }
 
 impl Runtime {
@@ -144,6 +146,7 @@ impl Runtime {
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            pricing: Arc::new(config.pricing.clone()),
         }
     }
 }

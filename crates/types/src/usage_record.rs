@@ -43,6 +43,7 @@ pub struct UsageRecord {
     pub latency_us: u64,
     /// From arrival to the first byte from upstream, in microseconds.
     pub ttfb_us: Option<u64>,
-    /// The cost in millionths of the billing currency; filled in by pricing (not yet).
+    /// The cost in micro-dollars (rounded to the nearest), from the usage the provider reported
+    /// and the price catalog; `None` when the served model has no price or there was no usage.
     pub cost_micros: Option<i64>,
 }

@@ -54,6 +54,8 @@ pub struct RequestCtx {
     pub org: Option<Arc<str>>,
     pub team: Option<Arc<str>>,
     pub user: Option<Arc<str>>,
+    /// The snapshot's prices, to cost the request when it is accounted.
+    pub pricing: Option<Arc<crate::pricing::PriceCatalog>>,
     /// The usage journal, until the request is accounted for ([`crate::usage::account`]);
     /// a context dropped with it still here appends its record then.
     pub journal: Option<Arc<crate::usage::Journal>>,
@@ -86,6 +88,7 @@ impl RequestCtx {
             error_kind: None,
             error_fault: None,
             key_id: None,
+            pricing: None,
             org: None,
             team: None,
             user: None,

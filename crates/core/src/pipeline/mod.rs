@@ -250,6 +250,7 @@ async fn run(
         principal.user.clone().or_else(|| principal.subject.clone()),
     );
     principal.check_endpoint(ctx.endpoint)?;
+    ctx.pricing = Some(runtime.pricing.clone());
     let mut request = parse::parse(op, body)?;
     request.set_anthropic_beta(headers.get("anthropic-beta"));
     ctx.model = Some(request.model().into());

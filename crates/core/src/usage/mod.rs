@@ -71,8 +71,17 @@ pub fn record_of(ctx: &RequestCtx) -> UsageRecord {
         reasoning_tokens: ctx.usage.map(|u| u.reasoning_tokens),
         latency_us: us(elapsed),
         ttfb_us: ctx.first_byte.map(us),
-        cost_micros: None,
+        cost_micros: cost_micros(ctx),
     }
+}
+
+/// The request's cost in micro-dollars (rounded to the nearest), from the usage the provider
+/// reported and the price of the model that served it; `None` without usage or a price.
+fn cost_micros(ctx: &RequestCtx) -> Option<i64> {
+    let usage = ctx.usage.as_ref()?;
+    let model = ctx.upstream_model.as_deref().or(ctx.model.as_deref())?;
+    let nanos = ctx.pricing.as_ref()?.cost(model, usage)?.nanos();
+    i64::try_from(nanos.saturating_add(500) / 1_000).ok()
 }
 
 /// Appends `record`, waiting for it to be written (and synced under `fsync: always`, on a

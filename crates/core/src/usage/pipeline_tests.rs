@@ -31,7 +31,8 @@ fn gateway(dir: &std::path::Path, max_bytes: u64) -> (Gateway, Arc<Journal>) {
     let yaml = format!(
         "auth: {{ keys: [{{ name: bot, sha256: \"{hex}\" }}] }}\n\
          providers: {{ m: {{ type: mock }} }}\n\
-         models: {{ gpt-test: {{ deployments: [{{ provider: m }}] }} }}\n"
+         models: {{ gpt-test: {{ deployments: [{{ provider: m }}] }} }}\n\
+         pricing: {{ models: {{ gpt-test: {{ input: \"1000\", output: \"2000\" }} }} }}\n"
     );
     let config = Config::from_yaml(&yaml, &HashMap::<String, String>::new()).unwrap();
     let http = client::build(Duration::from_secs(5)).unwrap();
@@ -76,6 +77,14 @@ async fn a_json_success_is_journaled_before_its_body_is_returned() {
     assert_eq!(r.model.as_deref(), Some("gpt-test"));
     assert_eq!(r.provider.as_deref(), Some("m"));
     assert!(r.input_tokens.is_some() && r.output_tokens.is_some());
+    // Costed at the configured price: $1000 and $2000 per million tokens are 1,000 and 2,000
+    // micro-dollars per token.
+    let (input, output) = (r.input_tokens.unwrap(), r.output_tokens.unwrap());
+    assert!(input > 0 && output > 0);
+    assert_eq!(
+        r.cost_micros,
+        Some(i64::try_from(input * 1_000 + output * 2_000).unwrap())
+    );
     assert!(!r.stream);
     drop(reply);
     // Nothing more when the reply is dropped: accounted once.
