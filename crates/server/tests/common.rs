@@ -87,3 +87,39 @@ pub async fn store_gateway(
     let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
     (upstream, gw)
 }
+
+/// Runs `portcullis <args>` against `gw` with `admin_key` (as `PORTCULLIS_URL` and
+/// `PORTCULLIS_ADMIN_KEY`), writing `stdin` to its standard input; returns (success, stdout,
+/// stderr).
+pub async fn admin_cli(
+    gw: &GatewayProcess,
+    admin_key: &str,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("PORTCULLIS_URL", gw.url(""))
+        .env("PORTCULLIS_ADMIN_KEY", admin_key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

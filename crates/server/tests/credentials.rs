@@ -685,31 +685,10 @@ async fn credentials_cli(
     args: &[&str],
     stdin: &str,
 ) -> (bool, String, String) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(BIN)
-        .arg("credentials")
-        .args(args)
-        .env("PORTCULLIS_URL", gw.url(""))
-        .env("PORTCULLIS_ADMIN_KEY", ADMIN)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args: Vec<&str> = std::iter::once("credentials")
+        .chain(args.iter().copied())
+        .collect();
+    common::admin_cli(gw, ADMIN, &args, stdin).await
 }
 
 #[tokio::test]

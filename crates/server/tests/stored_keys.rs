@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BIN, HASHING_SECRET, chat_body, client, store_gateway as start};
+use common::{HASHING_SECRET, chat_body, client, store_gateway as start};
 use portcullis_core::virtual_key::KeyHasher;
 use portcullis_store::{NewKey, NewOrg, NewTeam, SqliteStore, Store};
 use portcullis_testkit::{GatewayProcess, TEST_KEY};
@@ -331,19 +331,7 @@ async fn the_admin_api_manages_keys_with_the_master_key() {
 
 /// Runs `portcullis <args>` against `gw` with `admin_key`; returns (success, stdout, stderr).
 async fn cli(gw: &GatewayProcess, admin_key: &str, args: &[&str]) -> (bool, String, String) {
-    let mut command = std::process::Command::new(BIN);
-    command
-        .args(args)
-        .env("PORTCULLIS_URL", gw.url(""))
-        .env("PORTCULLIS_ADMIN_KEY", admin_key);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::admin_cli(gw, admin_key, args, "").await
 }
 
 #[tokio::test]
