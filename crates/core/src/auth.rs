@@ -21,6 +21,7 @@ use portcullis_types::Role;
 use crate::config::AuthConfig;
 use crate::error::AuthError;
 use crate::oidc::{JwtPrincipal, OidcVerifier};
+use crate::quota::Quotas;
 use crate::virtual_key::{self, KeyHasher};
 
 /// Who is calling, and what they may use.
@@ -46,6 +47,9 @@ pub struct Principal {
     pub key_id: Option<Arc<str>>,
     /// The gateway role the token's roles map to; `None` for a key.
     pub role: Option<Role>,
+    /// The limits and budgets of the key and of its user, team and organization; `None` when
+    /// none of them has any.
+    pub quotas: Option<Arc<Quotas>>,
 }
 
 impl Principal {
@@ -61,6 +65,7 @@ impl Principal {
             user: None,
             key_id: None,
             role: None,
+            quotas: None,
         }
     }
 
@@ -76,6 +81,7 @@ impl Principal {
             user: None,
             key_id: None,
             role: Some(p.role),
+            quotas: None,
         }
     }
 
@@ -268,6 +274,8 @@ pub struct KeyOwner {
     pub org: Option<Arc<str>>,
     pub team: Option<Arc<str>>,
     pub user: Option<Arc<str>>,
+    /// The limits and budgets of the key, its user, team and organization.
+    pub quotas: Option<Arc<Quotas>>,
 }
 
 impl StoredKeys {
@@ -313,6 +321,7 @@ impl StoredKeys {
             org: owner.org.clone(),
             team: owner.team.clone(),
             user: owner.user.clone(),
+            quotas: owner.quotas.clone(),
             ..Principal::key(stored.name.clone(), stored.models.clone())
         })
     }
@@ -470,6 +479,7 @@ mod tests {
                 org: Some(Arc::from("o1")),
                 team: Some(Arc::from("t1")),
                 user: None,
+                quotas: None,
             },
         };
         let stored = |k: StoredKey| StoredKeys::new(hasher.clone(), [(current.id.clone(), k)]);

@@ -13,21 +13,11 @@
 //! - Alert thresholds are percentages of the limit; a settled spend that moves from below a
 //!   threshold to at or above it crosses it, once per period.
 
-use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
 use crate::pricing::Money;
 
-/// How often a budget starts again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Period {
-    Daily,
-    Weekly,
-    Monthly,
-    /// Never resets.
-    Total,
-}
+pub use portcullis_types::BudgetPeriod as Period;
 
 /// The stretch of time a spend is counted in: from `start` (inclusive) to `end` (exclusive;
 /// `None` for a total budget).
@@ -37,9 +27,17 @@ pub struct Window {
     pub end: Option<OffsetDateTime>,
 }
 
-impl Period {
+/// The calendar arithmetic of a [`Period`].
+pub trait PeriodWindow {
     /// The window `at` falls in.
-    pub fn window(self, at: OffsetDateTime) -> Window {
+    fn window(self, at: OffsetDateTime) -> Window;
+    /// A stable name of the window `at` falls in, for counter keys: `2026-11-27` (daily),
+    /// `2026-W48` (weekly, ISO week), `2026-11` (monthly), `total`.
+    fn window_key(self, at: OffsetDateTime) -> String;
+}
+
+impl PeriodWindow for Period {
+    fn window(self, at: OffsetDateTime) -> Window {
         let at = at.to_offset(UtcOffset::UTC);
         let midnight = |d: Date| d.with_time(Time::MIDNIGHT).assume_utc();
         let day = at.date();
@@ -71,9 +69,7 @@ impl Period {
         }
     }
 
-    /// A stable name of the window `at` falls in, for counter keys: `2026-11-27` (daily),
-    /// `2026-W48` (weekly, ISO week), `2026-11` (monthly), `total`.
-    pub fn window_key(self, at: OffsetDateTime) -> String {
+    fn window_key(self, at: OffsetDateTime) -> String {
         let start = self.window(at).start;
         match self {
             Period::Daily => format!(

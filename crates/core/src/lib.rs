@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod pipeline;
 pub mod pricing;
 pub mod provider;
+pub mod quota;
 pub mod request_id;
 pub mod routing;
 pub mod runtime;

@@ -24,20 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{LimitError, MemoryLimiter, RateLimiter, RedisLimiter};
 
-/// The rules of one scope (a key, a team, a model, a combination). An absent rule is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitRules {
-    /// Requests per minute.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpm: Option<u64>,
-    /// Tokens per minute (prompt and completion), reserved as an estimate and settled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tpm: Option<u64>,
-    /// Requests in flight at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_concurrent: Option<u64>,
-}
+pub use portcullis_types::LimitRules;
 
 /// Which backend keeps the counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

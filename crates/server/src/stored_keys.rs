@@ -80,6 +80,8 @@ fn stored_key(key: VirtualKey, org: Option<Arc<str>>) -> StoredKey {
             org,
             team: Some(Arc::from(key.team_id.as_str())),
             user: key.user_id.as_deref().map(Arc::from),
+            // Filled in with the limits and budgets of the store's rows (issue 5).
+            quotas: None,
         },
         name: Arc::from(key.name.as_str()),
         previous: key

@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod error;
+pub mod limits;
 pub mod models;
 pub mod openai;
 pub mod openai_chat;
@@ -15,6 +16,7 @@ pub mod usage;
 pub mod usage_record;
 
 pub use error::{ErrorBody, ErrorDetail};
+pub use limits::{BudgetPeriod, BudgetSpec, LimitRules};
 pub use role::Role;
 pub use usage::Usage;
 pub use usage_record::UsageRecord;
