@@ -21,7 +21,7 @@ use portcullis_types::Role;
 use crate::config::AuthConfig;
 use crate::error::AuthError;
 use crate::oidc::{JwtPrincipal, OidcVerifier};
-use crate::quota::Quotas;
+use crate::quota::{Quota, Quotas};
 use crate::virtual_key::{self, KeyHasher};
 
 /// Who is calling, and what they may use.
@@ -159,12 +159,19 @@ impl KeyTable {
             .keys
             .iter()
             .map(|k| {
-                let principal = Principal::key(
-                    Arc::from(k.name.as_str()),
-                    k.models
-                        .as_ref()
-                        .map(|m| m.iter().cloned().map(ModelPattern).collect()),
-                );
+                let principal = Principal {
+                    quotas: Quotas {
+                        key: Some(Quota::new(k.limits, k.budgets.clone())),
+                        ..Quotas::default()
+                    }
+                    .shared(),
+                    ..Principal::key(
+                        Arc::from(k.name.as_str()),
+                        k.models
+                            .as_ref()
+                            .map(|m| m.iter().cloned().map(ModelPattern).collect()),
+                    )
+                };
                 (k.sha256, principal)
             })
             .collect();
@@ -409,6 +416,8 @@ mod tests {
                 name: "app".into(),
                 sha256: digest(b"sk-app"),
                 models: Some(vec!["gpt-*".into(), "mock".into()]),
+                limits: Default::default(),
+                budgets: Vec::new(),
             }],
             oidc: None,
         })

@@ -111,6 +111,15 @@ pub enum GatewayError {
     /// The request's usage record could not be written, so its response is withheld.
     #[error("the gateway could not record this request's usage; retry later")]
     UsageJournalFailed,
+    /// Stage `admit`: a rate limit of one of the request's scopes refused it.
+    #[error(transparent)]
+    RateLimited(Box<crate::pipeline::admit::LimitExceeded>),
+    /// Stage `admit`: the request would exceed a hard budget.
+    #[error(transparent)]
+    BudgetExceeded(Box<crate::pipeline::admit::BudgetExceeded>),
+    /// Stage `admit`: the shared limiter cannot be reached and its policy is to fail closed.
+    #[error("rate limits cannot be checked right now (the limiter is unreachable); retry later")]
+    LimiterUnavailable,
 }
 
 impl GatewayError {
@@ -132,7 +141,10 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Provider(e) => e.client_status(),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::UsageJournalFull | Self::UsageJournalFailed => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UsageJournalFull | Self::UsageJournalFailed | Self::LimiterUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::RateLimited(_) | Self::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -157,6 +169,9 @@ impl GatewayError {
             Self::Internal(_) => "internal_error",
             Self::UsageJournalFull => "usage_journal_full",
             Self::UsageJournalFailed => "usage_journal_failed",
+            Self::RateLimited(_) => "rate_limit_exceeded",
+            Self::BudgetExceeded(_) => "budget_exceeded",
+            Self::LimiterUnavailable => "limiter_unavailable",
         }
     }
 
@@ -165,10 +180,20 @@ impl GatewayError {
         match self {
             Self::Provider(e) if e.is_client_fault() => Fault::Client,
             Self::Provider(_) | Self::Auth(AuthError::TokenUnverifiable) => Fault::Upstream,
-            Self::Internal(_) | Self::UsageJournalFull | Self::UsageJournalFailed => {
-                Fault::Internal
-            }
+            Self::Internal(_)
+            | Self::UsageJournalFull
+            | Self::UsageJournalFailed
+            | Self::LimiterUnavailable => Fault::Internal,
             _ => Fault::Client,
+        }
+    }
+
+    /// How long the client should wait before retrying (`Retry-After`), when that is known.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited(e) => e.retry_after(),
+            Self::BudgetExceeded(e) => e.retry_after(),
+            _ => None,
         }
     }
 

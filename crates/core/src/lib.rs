@@ -46,6 +46,8 @@ pub struct Gateway {
     stored_keys: ArcSwapOption<auth::StoredKeys>,
     /// The usage journal, when a store is configured (set once at start).
     usage_journal: std::sync::OnceLock<Arc<usage::Journal>>,
+    /// The rate limiter (stage `admit`): in memory unless the server sets the configured one.
+    limiter: std::sync::OnceLock<Arc<dyn portcullis_limits::RateLimiter>>,
 }
 
 impl Gateway {
@@ -58,6 +60,7 @@ impl Gateway {
             access_log,
             stored_keys: ArcSwapOption::empty(),
             usage_journal: std::sync::OnceLock::new(),
+            limiter: std::sync::OnceLock::new(),
         }
     }
 
@@ -79,6 +82,19 @@ impl Gateway {
     /// The usage journal, when usage is accounted (a store is configured).
     pub fn usage_journal(&self) -> Option<&Arc<usage::Journal>> {
         self.usage_journal.get()
+    }
+
+    /// Makes `limiter` the gateway's rate limiter (once, at start, before the first request;
+    /// a later call is ignored).
+    pub fn set_limiter(&self, limiter: Arc<dyn portcullis_limits::RateLimiter>) {
+        let _ = self.limiter.set(limiter);
+    }
+
+    /// The rate limiter: the one set at start, else one in memory.
+    pub fn limiter(&self) -> &dyn portcullis_limits::RateLimiter {
+        self.limiter
+            .get_or_init(|| Arc::new(portcullis_limits::MemoryLimiter::new()))
+            .as_ref()
     }
 
     /// The access-log sink, for a new request's context.

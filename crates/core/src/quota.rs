@@ -48,3 +48,80 @@ impl Quotas {
         }
     }
 }
+
+/// The snapshot's rules beyond principals' own quotas: `limits.rules`, `budgets.rules`, and
+/// what admission needs to size a request.
+#[derive(Debug, Clone, Default)]
+pub struct QuotaPolicy {
+    /// Output tokens reserved for a request that names no maximum.
+    pub default_max_tokens: u64,
+    pub limit_rules: Vec<NamedLimit>,
+    pub budget_rules: Vec<crate::config::limits::ScopedBudget>,
+    pub stream_overrun: crate::config::limits::StreamOverrun,
+    pub webhook: Option<String>,
+}
+
+/// A `limits.rules` entry with its counter name (`rule:<scope>`).
+#[derive(Debug, Clone)]
+pub struct NamedLimit {
+    pub scope: crate::config::limits::Scope,
+    pub name: Arc<str>,
+    pub rules: LimitRules,
+}
+
+impl QuotaPolicy {
+    pub fn from_config(
+        limits: &crate::config::limits::LimitsConfig,
+        budgets: &crate::config::limits::BudgetsConfig,
+    ) -> Self {
+        Self {
+            default_max_tokens: limits.default_max_tokens,
+            limit_rules: limits
+                .rules
+                .iter()
+                .map(|r| NamedLimit {
+                    scope: r.scope.clone(),
+                    name: Arc::from(format!("rule:{}", r.scope.name())),
+                    rules: r.rules,
+                })
+                .collect(),
+            budget_rules: budgets.rules.clone(),
+            stream_overrun: budgets.stream_overrun,
+            webhook: budgets.webhook.clone(),
+        }
+    }
+
+    /// Whether no rule of the file applies to anyone (admission then depends on the
+    /// principal's quotas and the model's limits only).
+    pub fn is_empty(&self) -> bool {
+        self.limit_rules.is_empty() && self.budget_rules.is_empty()
+    }
+}
+
+/// What a request is, for matching rules: who sent it and which model it asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// A stored key's id, else the key's name.
+    pub key: &'a str,
+    pub key_name: &'a str,
+    pub user: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub org: Option<&'a str>,
+    pub model: &'a str,
+}
+
+impl crate::config::limits::Scope {
+    /// Whether every field of the scope matches `s` (a key by its id or its name).
+    pub fn matches(&self, s: &Subject<'_>) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        self.key
+            .as_deref()
+            .is_none_or(|k| k == s.key || k == s.key_name)
+            && eq(&self.user, s.user)
+            && eq(&self.team, s.team)
+            && eq(&self.org, s.org)
+            && eq(&self.model, Some(s.model))
+    }
+}

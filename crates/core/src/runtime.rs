@@ -37,6 +37,8 @@ pub struct Route {
     pub deployments: Vec<Deployment>,
     pub timeouts: Timeouts,
     pub strategy: Arc<dyn Strategy>,
+    /// Limits on every caller of the model together, under the counter name `model:<name>`.
+    pub limits: Option<(Arc<str>, portcullis_types::LimitRules)>,
 }
 
 impl Deployment {
@@ -68,6 +70,8 @@ pub struct Runtime {
     pub created: u64,
     /// The prices of served models: the shipped catalog with `pricing.models` over it.
     pub pricing: Arc<crate::pricing::PriceCatalog>,
+    /// The file's limit and budget rules (stage `admit`).
+    pub quotas: Arc<crate::quota::QuotaPolicy>,
 }
 
 impl Runtime {
@@ -131,6 +135,8 @@ impl Runtime {
                     deployments,
                     timeouts: model.timeouts,
                     strategy: strategy.clone(),
+                    limits: (!model.limits.is_empty())
+                        .then(|| (Arc::from(format!("model:{name}")), model.limits)),
                 };
                 (name.clone(), Arc::new(route))
             })
@@ -147,6 +153,10 @@ impl Runtime {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             pricing: Arc::new(config.pricing.clone()),
+            quotas: Arc::new(crate::quota::QuotaPolicy::from_config(
+                &config.limits,
+                &config.budgets,
+            )),
         }
     }
 }

@@ -10,10 +10,11 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use portcullis_core::error::RequestError;
+use portcullis_core::pipeline::admit::{self, RateHeadroom};
 use portcullis_core::pipeline::{self, Reply};
 use portcullis_core::provider::{Dialect, Operation};
 use portcullis_core::{Gateway, GatewayError, request_id};
@@ -190,15 +191,55 @@ fn dialect_of(uri: &Uri) -> Dialect {
 
 fn render(reply: Reply, dialect: Dialect) -> Response {
     match reply {
-        Reply::Json { status, body } => json_response(status, body),
+        Reply::Json {
+            status,
+            body,
+            headroom,
+        } => {
+            let mut response = json_response(status, body);
+            ratelimit_headers(response.headers_mut(), &headroom);
+            response
+        }
         Reply::Error(e) => error_response(&e, dialect),
         Reply::Stream(stream) => {
+            let headroom = stream.headroom();
             let mut response = Response::new(Body::from_stream(stream));
             let h = response.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
+            ratelimit_headers(h, &headroom);
             response
+        }
+    }
+}
+
+/// OpenAI's `x-ratelimit-*` headers, from the tightest rules the request was admitted under.
+fn ratelimit_headers(h: &mut HeaderMap, headroom: &RateHeadroom) {
+    let dimensions = [
+        (
+            headroom.requests,
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        ),
+        (
+            headroom.tokens,
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
+        ),
+    ];
+    for (room, [limit, remaining, reset]) in dimensions {
+        let Some(room) = room else { continue };
+        h.insert(limit, HeaderValue::from(room.limit));
+        h.insert(remaining, HeaderValue::from(room.remaining));
+        if let Ok(v) = HeaderValue::from_str(&admit::reset_text(room.reset)) {
+            h.insert(reset, v);
         }
     }
 }
@@ -212,5 +253,13 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 fn error_response(error: &GatewayError, dialect: Dialect) -> Response {
-    json_response(error.status(), Bytes::from(error.to_json_in(dialect)))
+    let mut response = json_response(error.status(), Bytes::from(error.to_json_in(dialect)));
+    if let Some(wait) = error.retry_after() {
+        // Whole seconds, rounded up: a client that waits exactly this long finds room.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    response
 }

@@ -32,6 +32,8 @@ pub struct Reloader {
     http: HttpClient,
     server: ServerConfig,
     logging: LoggingConfig,
+    /// The limiter's backend, which only a restart changes.
+    limits_backend: portcullis_limits::LimiterConfig,
     store: Option<Arc<dyn Store>>,
     keyring: Option<Arc<Keyring>>,
     /// The credential references of the config that is serving.
@@ -60,6 +62,7 @@ impl Reloader {
         http: HttpClient,
         server: ServerConfig,
         logging: LoggingConfig,
+        limits_backend: portcullis_limits::LimiterConfig,
         stored: Stored,
     ) -> Self {
         Self {
@@ -68,6 +71,7 @@ impl Reloader {
             http,
             server,
             logging,
+            limits_backend,
             store: stored.store,
             keyring: stored.keyring,
             uses: RwLock::new(stored.uses),
@@ -158,6 +162,11 @@ impl Reloader {
                 return false;
             }
         };
+        if config.limits.backend != self.limits_backend {
+            tracing::warn!(
+                "limits.backend and limits.redis changed; they take effect after a restart"
+            );
+        }
         if config.server != self.server || config.logging != self.logging {
             tracing::warn!("server and logging settings changed; they take effect after a restart");
         }

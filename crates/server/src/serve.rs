@@ -113,6 +113,10 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let http = client::build(config.server.connect_timeout).context("building the HTTP client")?;
     let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http), access_log));
+    // The limiter's backend is read at start only (its counters live as long as the process).
+    let limiter = portcullis_limits::build(&config.limits.backend)
+        .context("building the rate limiter (limits.redis)")?;
+    gateway.set_limiter(limiter);
     let (stop_tx, stop_rx) = watch::channel(false);
     if !config.credential_uses.is_empty() {
         tracing::info!(
@@ -128,6 +132,7 @@ async fn serve(
         http,
         config.server.clone(),
         config.logging.clone(),
+        config.limits.backend.clone(),
         stored,
     ));
     let mut admin = None;

@@ -141,7 +141,9 @@ impl BudgetSpec {
 pub fn validate_budgets(budgets: &[BudgetSpec]) -> Result<(), String> {
     let mut seen = Vec::with_capacity(budgets.len());
     for (i, budget) in budgets.iter().enumerate() {
-        budget.validate().map_err(|e| format!("budgets[{i}]: {e}"))?;
+        budget
+            .validate()
+            .map_err(|e| format!("budgets[{i}]: {e}"))?;
         if seen.contains(&budget.period) {
             return Err(format!(
                 "budgets[{i}]: a second {} budget (one per period)",
@@ -203,7 +205,7 @@ mod tests {
             alerts: vec![],
             hard: false,
         };
-        assert!(validate_budgets(&[day.clone()]).is_ok());
+        assert!(validate_budgets(std::slice::from_ref(&day)).is_ok());
         let err = validate_budgets(&[day.clone(), day]).unwrap_err();
         assert!(err.contains("one per period"), "{err}");
     }

@@ -9,6 +9,7 @@
 
 mod credentials;
 mod env;
+pub mod limits;
 mod raw;
 mod secrets;
 pub mod usage;
@@ -74,6 +75,10 @@ pub struct Config {
     pub pricing: crate::pricing::PriceCatalog,
     /// The usage journal (used with a store; read once at start).
     pub usage: UsageConfig,
+    /// Rate limits beyond keys' and models' own, and the limiter's backend.
+    pub limits: limits::LimitsConfig,
+    /// Budgets beyond keys' own, and what budgets do mid-stream and on alerts.
+    pub budgets: limits::BudgetsConfig,
 }
 
 /// What phase one of a two-phase load reads ([`Config::bootstrap`]): enough to open the store
@@ -141,6 +146,8 @@ pub struct KeyConfig {
     pub name: String,
     pub sha256: [u8; 32],
     pub models: Option<Vec<String>>,
+    pub limits: portcullis_types::LimitRules,
+    pub budgets: Vec<portcullis_types::BudgetSpec>,
 }
 
 /// Time limits of one model's requests.
@@ -313,6 +320,8 @@ impl Default for MockConfig {
 pub struct ModelConfig {
     pub deployments: Vec<DeploymentConfig>,
     pub timeouts: Timeouts,
+    /// Limits on every caller of the model together.
+    pub limits: portcullis_types::LimitRules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub pricing: RawPricing,
     pub usage: Option<super::usage::RawUsage>,
+    pub limits: Option<super::limits::RawLimits>,
+    pub budgets: Option<super::limits::RawBudgets>,
 }
 
 /// `pricing`: the deployment's prices over the shipped catalog.
@@ -90,6 +92,10 @@ pub struct RawKey {
     pub name: String,
     pub sha256: String,
     pub models: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: portcullis_types::LimitRules,
+    #[serde(default)]
+    pub budgets: Vec<portcullis_types::BudgetSpec>,
 }
 
 /// `auth.oidc`: JWT bearer tokens of one OIDC identity provider. Every field is optional here
@@ -244,6 +250,9 @@ pub struct RawModel {
     #[serde(default)]
     pub deployments: Vec<RawDeployment>,
     pub timeouts: Option<RawTimeouts>,
+    /// Limits on every caller of the model together.
+    #[serde(default)]
+    pub limits: portcullis_types::LimitRules,
 }
 
 #[derive(Debug, Deserialize)]

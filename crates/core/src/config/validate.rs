@@ -21,6 +21,7 @@ use crate::provider::presets;
 
 mod bootstrap;
 mod google;
+mod limits;
 mod oidc;
 mod pricing;
 mod provider_types;
@@ -144,6 +145,8 @@ impl Validator<'_> {
             credential_uses: Vec::new(),
             pricing: self.pricing(raw.pricing.models),
             usage: raw.usage.map(|u| self.usage(u)).unwrap_or_default(),
+            limits: raw.limits.map(|l| self.limits(l)).unwrap_or_default(),
+            budgets: raw.budgets.map(|b| self.budgets(b)).unwrap_or_default(),
             auth: self.auth(raw.auth),
             providers,
             models,
@@ -278,10 +281,14 @@ impl Validator<'_> {
                     }
                 }
             }
+            self.limit_rules(&format!("{path}.limits"), &key.limits);
+            self.budget_list(&path, &key.budgets);
             keys.push(KeyConfig {
                 name: key.name,
                 sha256,
                 models: key.models,
+                limits: key.limits,
+                budgets: key.budgets,
             });
         }
         let hashing_secret = raw.hashing_secret.filter(|k| !k.is_empty());
@@ -869,9 +876,11 @@ impl Validator<'_> {
             Some(t) => self.timeouts(&format!("{path}.timeouts"), t, defaults),
             None => defaults,
         };
+        self.limit_rules(&format!("{path}.limits"), &raw.limits);
         ModelConfig {
             deployments,
             timeouts,
+            limits: raw.limits,
         }
     }
 

@@ -59,6 +59,10 @@ pub struct RequestCtx {
     /// The usage journal, until the request is accounted for ([`crate::usage::account`]);
     /// a context dropped with it still here appends its record then.
     pub journal: Option<Arc<crate::usage::Journal>>,
+    /// The rate limits' reservation (stage `admit`), settled when the context is dropped.
+    pub reservation: Option<portcullis_limits::Reservation>,
+    /// The `x-ratelimit-*` figures of the admission.
+    pub headroom: super::admit::RateHeadroom,
     access_log: Option<Arc<dyn AccessLog>>,
 }
 
@@ -93,6 +97,8 @@ impl RequestCtx {
             team: None,
             user: None,
             journal: None,
+            reservation: None,
+            headroom: super::admit::RateHeadroom::default(),
             access_log,
         }
     }
@@ -126,6 +132,7 @@ impl Drop for RequestCtx {
             // anything still pending here lost its client.
             self.outcome = Outcome::ClientGone;
         }
+        super::admit::settle(self);
         if let Some(journal) = self.journal.take() {
             crate::usage::account_on_drop(self, &journal);
         }

@@ -3,14 +3,18 @@
 //! 1. `authenticate` ([`crate::auth`]): key (or OIDC bearer token) to principal
 //! 2. [`parse`]: body to a typed request; unknown fields kept for pass-through
 //! 3. [`resolve`]: model name to route, checking what the key may use
-//! 4. `plan` ([`crate::routing`]): the route's strategy orders the deployments
-//! 5. [`dispatch`]: provider calls with failover and timeouts
-//! 6. [`record`]: one access-log line per request, when its context is dropped; with a store,
+//! 4. [`admit`]: rate limits (and budgets) reserve the request, or refuse it with a 429
+//! 5. `plan` ([`crate::routing`]): the route's strategy orders the deployments
+//! 6. [`dispatch`]: provider calls with failover and timeouts
+//! 7. `settle` ([`admit::settle`]): the reservation is reconciled with the actual usage when
+//!    the context is dropped
+//! 8. [`record`]: one access-log line per request, when its context is dropped; with a store,
 //!    one usage record in the journal ([`crate::usage`]) before the response ends
 //!
 //! Streams leave the pipeline as a [`stream::ClientStream`] that carries the context to the end
 //! of the stream, so recording happens even when the client leaves early.
 
+pub mod admit;
 pub mod bridge;
 pub mod ctx;
 pub mod dispatch;
@@ -170,8 +174,12 @@ impl ApiRequest {
 /// What the edge sends back.
 #[derive(Debug)]
 pub enum Reply {
-    /// A JSON body with a status.
-    Json { status: StatusCode, body: Bytes },
+    /// A JSON body with a status, and the rate limits' headroom for `x-ratelimit-*`.
+    Json {
+        status: StatusCode,
+        body: Bytes,
+        headroom: admit::RateHeadroom,
+    },
     /// An SSE stream.
     Stream(Box<ClientStream>),
     /// A failure, rendered in the API's error shape.
@@ -200,7 +208,18 @@ pub async fn handle(
         ctx.journal = Some(journal.clone());
     }
     let stored = gateway.stored_keys();
-    match run(&runtime, stored.as_deref(), &mut ctx, op, headers, body).await {
+    let limiter = gateway.limiter();
+    match run(
+        &runtime,
+        stored.as_deref(),
+        limiter,
+        &mut ctx,
+        op,
+        headers,
+        body,
+    )
+    .await
+    {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;
             ctx.status = StatusCode::OK;
@@ -214,6 +233,7 @@ pub async fn handle(
             Reply::Json {
                 status: StatusCode::OK,
                 body,
+                headroom: ctx.headroom,
             }
         }
         Ok(Dispatched::Stream { first, rest }) => {
@@ -230,6 +250,7 @@ pub async fn handle(
 async fn run(
     runtime: &crate::Runtime,
     stored: Option<&crate::auth::StoredKeys>,
+    limiter: &dyn portcullis_limits::RateLimiter,
     ctx: &mut RequestCtx,
     op: Operation,
     headers: &HeaderMap,
@@ -258,6 +279,7 @@ async fn run(
     ctx.client_wants_usage = request.client_wants_usage();
     let route = resolve::resolve(runtime, &principal, request.model(), op)?;
     ctx.stream_idle = route.timeouts.stream_idle;
+    admit::admit(limiter, &runtime.quotas, &principal, &route, &request, ctx).await?;
     dispatch::dispatch(ctx, &route, &mut request).await
 }
 
@@ -289,6 +311,7 @@ pub async fn list_models(
             Reply::Json {
                 status: StatusCode::OK,
                 body,
+                headroom: admit::RateHeadroom::default(),
             }
         }
         Err(e) => {

@@ -59,6 +59,11 @@ impl ClientStream {
         }
     }
 
+    /// The rate limits' headroom after this request's admission (`x-ratelimit-*`).
+    pub fn headroom(&self) -> super::admit::RateHeadroom {
+        self.ctx.headroom
+    }
+
     /// Starts writing the usage record of a stream that succeeded, holding back `then` (its
     /// final event) until the record is written. False without a journal.
     fn account(&mut self, then: Option<Bytes>) -> bool {
