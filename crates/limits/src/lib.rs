@@ -37,6 +37,7 @@ mod error;
 mod memory;
 mod redis_limiter;
 mod reservation;
+mod shards;
 
 pub use config::{FailurePolicy, LimitRules, LimiterConfig, RedisLimiterConfig, build};
 pub use error::LimitError;
