@@ -36,6 +36,7 @@ pub mod config;
 mod error;
 mod memory;
 mod redis_limiter;
+mod redis_link;
 mod reservation;
 mod shards;
 
