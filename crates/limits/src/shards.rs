@@ -42,6 +42,11 @@ impl<S> Shards<S> {
         (h.finish() as usize) & (self.shards.len() - 1)
     }
 
+    /// Locks the shard that holds `name`.
+    pub fn lock_one(&self, name: &str) -> MutexGuard<'_, S> {
+        lock(&self.shards[self.index_of(name)])
+    }
+
     /// Every shard, one at a time (for counts over the whole state).
     pub fn each(&self) -> impl Iterator<Item = MutexGuard<'_, S>> {
         self.shards.iter().map(lock)
