@@ -48,7 +48,8 @@ mod shards;
 pub use config::{FailurePolicy, LimitRules, LimiterConfig, RedisLimiterConfig, build};
 pub use error::LimitError;
 pub use ledger::{
-    Counter, LedgerDecision, MemoryLedger, Overdraw, Spend, SpendLedger, SystemWallClock, WallClock,
+    Counter, LedgerDecision, MemoryLedger, Overdraw, RedisLedger, Spend, SpendLedger,
+    SystemWallClock, WallClock, build_ledger,
 };
 pub use memory::{Clock, MemoryLimiter, SystemClock};
 pub use redis_limiter::RedisLimiter;

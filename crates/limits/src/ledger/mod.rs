@@ -11,8 +11,8 @@
 //! and the next reservation is refused. After a restart the caller seeds each window's counter
 //! from the store's usage records, unless it exists already (it survived in Redis).
 //!
-//! Two backends, as for the limiter, built from the limiter's config by `build_ledger`:
-//! [`MemoryLedger`] (one node; sharded, no global lock) and `RedisLedger` (replicas sharing
+//! Two backends, as for the limiter, built from the limiter's config by [`build_ledger`]:
+//! [`MemoryLedger`] (one node; sharded, no global lock) and [`RedisLedger`] (replicas sharing
 //! budgets; one Lua script and one round trip per operation, the limiter's connection settings
 //! and failure policy). Both run the same conformance suite (`tests/ledger`).
 //!
@@ -27,11 +27,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::LimitError;
+use crate::{LimitError, LimiterConfig};
 
 mod memory;
+mod redis;
 
 pub use memory::{MemoryLedger, SystemWallClock, WallClock};
+pub use redis::RedisLedger;
 
 /// The most a counter holds: Redis's largest integer. Counters saturate here.
 pub const CEILING: u64 = i64::MAX as u64;
@@ -140,4 +142,50 @@ pub trait SpendLedger: Send + Sync + fmt::Debug {
 
     /// The counters' current values (0 when absent).
     async fn spent(&self, counters: &[Counter]) -> Result<Vec<u64>, LimitError>;
+}
+
+/// The ledger for the configured backend (memory, or Redis with the limiter's settings: same
+/// URL, timeout and failure policy; keys under `<prefix>spend:`). Redis connects lazily, as the
+/// limiter does. Must be called inside a tokio runtime for Redis.
+pub fn build_ledger(config: &LimiterConfig) -> Result<Arc<dyn SpendLedger>, LimitError> {
+    Ok(match config {
+        LimiterConfig::Memory => Arc::new(MemoryLedger::new()),
+        LimiterConfig::Redis(redis) => Arc::new(RedisLedger::new(redis)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FailurePolicy, RedisLimiterConfig};
+
+    #[tokio::test]
+    async fn builds_each_backend_and_names_a_bad_url() {
+        assert!(build_ledger(&LimiterConfig::Memory).is_ok());
+        let redis = RedisLimiterConfig::new("redis://127.0.0.1:1", FailurePolicy::FailOpen);
+        // Lazy: builds while nothing listens there.
+        assert!(build_ledger(&LimiterConfig::Redis(redis)).is_ok());
+        let bad = RedisLimiterConfig::new("http://not-redis", FailurePolicy::FailOpen);
+        let err = build_ledger(&LimiterConfig::Redis(bad)).err().unwrap();
+        assert!(matches!(err, LimitError::Config(_)), "{err}");
+    }
+
+    #[test]
+    fn redis_needs_a_runtime() {
+        let redis = RedisLimiterConfig::new("redis://127.0.0.1:6379", FailurePolicy::FailOpen);
+        let err = build_ledger(&LimiterConfig::Redis(redis)).err().unwrap();
+        assert!(matches!(err, LimitError::Config(_)), "{err}");
+    }
+
+    #[test]
+    fn a_window_is_forgotten_a_day_after_its_end_and_never_past_the_ceiling() {
+        let monthly = Counter::new("team:t:monthly:2026-11", None, Some(1_000));
+        assert_eq!(monthly.forget_at_ms(), Some(86_401_000));
+        let total = Counter::new("team:t:total", None, None);
+        assert_eq!(total.forget_at_ms(), None);
+        let far = Counter::new("team:t:far", None, Some(u64::MAX - 5));
+        assert_eq!(far.forget_at_ms(), None);
+        let past_ceiling = Counter::new("team:t:past", None, Some(CEILING));
+        assert_eq!(past_ceiling.forget_at_ms(), None);
+    }
 }

@@ -18,12 +18,19 @@
 )]
 
 mod cases;
+#[path = "../conformance/proxy.rs"]
+mod proxy;
+mod redis_only;
+#[path = "../conformance/services.rs"]
+mod services;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use portcullis_limits::{MemoryLedger, SpendLedger, WallClock};
+use portcullis_limits::{FailurePolicy, MemoryLedger, RedisLedger, SpendLedger, WallClock};
+
+pub use services::{redis_available, redis_config, redis_url};
 
 /// A wall clock that moves only when the test says so, from 2026-11-15 00:00 UTC.
 #[derive(Debug, Clone)]
@@ -77,6 +84,18 @@ pub fn memory() -> Env {
     }
 }
 
+/// A Redis ledger under a fresh prefix, or `None` when Redis is unreachable and not required.
+pub async fn redis() -> Option<Env> {
+    if !redis_available().await {
+        return None;
+    }
+    let config = redis_config(redis_url(), FailurePolicy::FailClosed);
+    Some(Env {
+        ledger: Arc::new(RedisLedger::new(&config).unwrap()),
+        clock: None,
+    })
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -84,6 +103,16 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     crate::cases::$case(&crate::memory()).await;
+                }
+            )*
+        }
+
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(env) = crate::redis().await else { return };
+                    crate::cases::$case(&env).await;
                 }
             )*
         }
