@@ -1,10 +1,13 @@
-//! The limiter's error: the one thing a reservation can fail with besides a refusal.
+//! The limiter's and the spend ledger's error: the one thing a reservation can fail with
+//! besides a refusal.
 
-/// A limiter error. The gateway maps it to 503 (the limiter, not the client, is at fault).
+/// A limiter or ledger error. The gateway maps it to 503 (the backend, not the client, is at
+/// fault).
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
     /// The shared backend (Redis) did not answer in time or at all, and the policy is
-    /// `fail_closed` (for a reservation) or the settle could not be recorded.
+    /// `fail_closed` (for a reservation), or a settle, seed or read could not be done. The
+    /// ledger's messages start with `spend ledger:`.
     #[error("rate limiter unavailable: {0}")]
     Unavailable(String),
     /// The configuration cannot build a limiter (a malformed Redis URL).

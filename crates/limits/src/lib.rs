@@ -14,8 +14,12 @@
 //! (replicas sharing limits; one Lua script and one round trip per operation). Both run the
 //! same conformance suite (`tests/conformance`).
 //!
+//! Beside the limiter, the [`SpendLedger`] (module [`ledger`]) keeps the counters of money
+//! budgets per window (reserve an estimated cost all or nothing, adjust by the actual one), on
+//! the same backends and the same config.
+//!
 //! This is its own crate so that the Redis client stays out of the engine's compile; it knows
-//! nothing of the engine (no `Principal`): the caller names the keys.
+//! nothing of the engine (no `Principal`): the caller names the keys and the counters.
 //!
 //! The trait is object-safe through `async-trait`, as the store's is: the gateway holds an
 //! `Arc<dyn RateLimiter>` built from the config, and tests inject either backend. The boxed
@@ -34,12 +38,19 @@ use async_trait::async_trait;
 mod bucket;
 pub mod config;
 mod error;
+pub mod ledger;
 mod memory;
 mod redis_limiter;
+mod redis_link;
 mod reservation;
+mod shards;
 
 pub use config::{FailurePolicy, LimitRules, LimiterConfig, RedisLimiterConfig, build};
 pub use error::LimitError;
+pub use ledger::{
+    Counter, LedgerDecision, MemoryLedger, Overdraw, RedisLedger, Spend, SpendLedger,
+    SystemWallClock, WallClock, build_ledger,
+};
 pub use memory::{Clock, MemoryLimiter, SystemClock};
 pub use redis_limiter::RedisLimiter;
 pub use reservation::Reservation;

@@ -1,28 +1,24 @@
 //! The in-memory limiter, for a single node: per-key state in a fixed array of shards, each a
-//! `Mutex<HashMap>`, so requests with different keys rarely meet on a lock and none is global.
+//! `Mutex<HashMap>` (`shards.rs`), so requests with different keys rarely meet on a lock and
+//! none is global.
 //!
 //! A reservation locks the shards of its keys in ascending index order (no deadlock between
 //! two reservations that share shards), checks every rule, and only then takes from all of
-//! them: all-or-nothing without a global lock. We keep our own shards rather than a concurrent
-//! map such as `dashmap` because the multi-key atomicity needs several shards held at once,
-//! which those maps do not expose, and because it adds no dependency. Locks are never held
-//! across an await.
+//! them: all-or-nothing without a global lock. Locks are never held across an await.
 //!
 //! Time comes from a [`Clock`] so tests can drive it. Idle keys (empty buckets, no request in
 //! flight) are swept from a shard every [`SWEEP_EVERY`] writes to it, so a stream of one-off
 //! keys cannot grow the map without bound.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
 
 use crate::bucket::Bucket;
 use crate::reservation::{Held, Settle};
+use crate::shards::Shards;
 use crate::{
     Admission, Decision, Dimension, Headroom, LimitError, LimitKey, RateLimiter, Refusal,
     Reservation, Retry,
@@ -86,7 +82,7 @@ pub struct MemoryLimiter {
 
 #[derive(Debug)]
 struct Inner {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Shards<Shard>,
     clock: Box<dyn Clock>,
 }
 
@@ -104,14 +100,10 @@ impl MemoryLimiter {
 
     /// A limiter on `clock` (tests drive time by hand).
     pub fn with_clock(clock: impl Clock + 'static) -> Self {
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        Self::with_shards(clock, cores * 16)
+        Self::with_shards(clock, Shards::for_this_machine())
     }
 
-    /// A limiter with `count` shards (rounded up to a power of two).
-    fn with_shards(clock: impl Clock + 'static, count: usize) -> Self {
-        let count = count.max(1).next_power_of_two();
-        let shards = (0..count).map(|_| Mutex::default()).collect();
+    fn with_shards(clock: impl Clock + 'static, shards: Shards<Shard>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards,
@@ -122,41 +114,13 @@ impl MemoryLimiter {
 
     /// How many keys the limiter currently holds state for.
     pub fn tracked_keys(&self) -> usize {
-        self.inner.shards.iter().map(|s| lock(s).keys.len()).sum()
+        self.inner.shards.each().map(|s| s.keys.len()).sum()
     }
-}
-
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A panic while holding a shard cannot leave it half-written in a way that matters more
-    // than losing the limiter: keep serving.
-    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inner {
-    fn shard_of(&self, name: &str) -> usize {
-        let mut h = DefaultHasher::new();
-        name.hash(&mut h);
-        (h.finish() as usize) & (self.shards.len() - 1)
-    }
-
-    /// Locks the shards of `keys` in ascending order; returns the guards and, per key, the
-    /// index of its guard. Two allocations: a request has a handful of keys, so picking the
-    /// next shard by a scan beats sorting a copy.
     fn lock_all(&self, keys: &[LimitKey]) -> (Vec<MutexGuard<'_, Shard>>, Vec<usize>) {
-        // (shard, index of its guard), the latter filled in as the shards are locked.
-        let mut ids: Vec<(usize, usize)> =
-            keys.iter().map(|k| (self.shard_of(&k.name), 0)).collect();
-        let mut guards = Vec::with_capacity(ids.len());
-        let mut last = None;
-        while let Some(next) = ids.iter().map(|p| p.0).filter(|&i| last < Some(i)).min() {
-            for id in ids.iter_mut().filter(|id| id.0 == next) {
-                id.1 = guards.len();
-            }
-            guards.push(lock(&self.shards[next]));
-            last = Some(next);
-        }
-        let slots = ids.into_iter().map(|(_, slot)| slot).collect();
-        (guards, slots)
+        self.shards.lock_all(keys.iter().map(|k| &*k.name))
     }
 
     fn reserve(&self, keys: &[LimitKey], tokens: u64) -> Result<(Figures, u64), Refusal> {
@@ -315,7 +279,7 @@ mod tests {
     #[test]
     fn idle_keys_are_swept_and_busy_ones_kept() {
         let clock = Manual::default();
-        let limiter = MemoryLimiter::with_shards(clock.clone(), 1);
+        let limiter = MemoryLimiter::with_shards(clock.clone(), Shards::new(1));
         let busy = limiter.reserve_now(vec![LimitKey::new("busy", rules(60, Some(1)))], 10);
         assert!(matches!(busy, Decision::Admitted(_)));
         for i in 0..4000 {

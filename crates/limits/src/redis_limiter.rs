@@ -16,26 +16,25 @@
 //! a hung Redis cannot hang a request. When Redis fails or times out, a reservation follows
 //! `on_unavailable`: fail open (admit with an empty reservation, warn once per outage, count
 //! it in [`RedisLimiter::unavailable_admissions`]) or fail closed ([`LimitError::Unavailable`]).
+//! The connection, the script calls and the outage state are `redis_link.rs`'s, shared with
+//! the Redis spend ledger.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind};
-use tokio::runtime::Handle;
 
+use crate::redis_link::{Link, Lua};
 use crate::reservation::{Held, Settle};
 use crate::{
-    Admission, Decision, Dimension, FailurePolicy, Headroom, LimitError, LimitKey, RateLimiter,
+    Admission, Decision, Dimension, Headroom, LimitError, LimitKey, RateLimiter,
     RedisLimiterConfig, Refusal, Reservation, Retry,
 };
 
-const RESERVE_LUA: &str = include_str!("lua/reserve.lua");
-const SETTLE_LUA: &str = include_str!("lua/settle.lua");
-static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(RESERVE_LUA));
-static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(SETTLE_LUA));
+static RESERVE: Lua = Lua::new(include_str!("lua/reserve.lua"));
+static SETTLE: Lua = Lua::new(include_str!("lua/settle.lua"));
+static SCRIPTS: [&Lua; 2] = [&RESERVE, &SETTLE];
 
 /// The Redis [`RateLimiter`]. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -45,16 +44,9 @@ pub struct RedisLimiter {
 
 #[derive(Debug)]
 struct Shared {
-    conn: ConnectionManager,
+    link: Link,
     prefix: String,
-    timeout: Duration,
     lease: Duration,
-    policy: FailurePolicy,
-    runtime: Handle,
-    /// Set from the first failure of an outage to the next success: one warning per outage.
-    down: AtomicBool,
-    admitted_unavailable: AtomicU64,
-    refused_unavailable: AtomicU64,
     /// Makes lease ids unique across replicas; `next_lease` within this one.
     nonce: u64,
     next_lease: AtomicU64,
@@ -72,55 +64,31 @@ impl RedisLimiter {
     /// A limiter on `config.url`. Connects lazily (the first reservation connects), so this
     /// succeeds while Redis is down. Must be called inside a tokio runtime.
     pub fn new(config: &RedisLimiterConfig) -> Result<Self, LimitError> {
-        let runtime = Handle::try_current()
-            .map_err(|_| LimitError::Config("the Redis limiter needs a tokio runtime".into()))?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| LimitError::Config(format!("redis url: {e}")))?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout.max(Duration::from_millis(100))))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(5))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager)
-            .map_err(|e| LimitError::Config(format!("redis: {e}")))?;
+        let link = Link::new(config, "rate limits", &SCRIPTS)?;
         let nonce = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
-        let limiter = Self {
+        Ok(Self {
             shared: Arc::new(Shared {
-                conn,
+                link,
                 prefix: config.prefix.clone(),
-                timeout: config.timeout,
                 lease: config.lease,
-                policy: config.on_unavailable,
-                runtime,
-                down: AtomicBool::new(false),
-                admitted_unavailable: AtomicU64::new(0),
-                refused_unavailable: AtomicU64::new(0),
                 nonce,
                 next_lease: AtomicU64::new(0),
             }),
-        };
-        // Connect and load the scripts now, off the request path: the first reservation then
-        // finds a connection and its script, within a timeout of a few milliseconds.
-        limiter
-            .shared
-            .runtime
-            .spawn(limiter.shared.clone().warm_up());
-        Ok(limiter)
+        })
     }
 
     /// Requests admitted without limits because Redis was unavailable (`fail_open`); the
     /// gateway exports it as `portcullis_limiter_unavailable_total{policy="fail_open"}`.
     pub fn unavailable_admissions(&self) -> u64 {
-        self.shared.admitted_unavailable.load(Ordering::Relaxed)
+        self.shared.link.unavailable_admissions()
     }
 
     /// Requests refused because Redis was unavailable (`fail_closed`).
     pub fn unavailable_refusals(&self) -> u64 {
-        self.shared.refused_unavailable.load(Ordering::Relaxed)
+        self.shared.link.unavailable_refusals()
     }
 }
 
@@ -128,7 +96,11 @@ impl RedisLimiter {
 impl RateLimiter for RedisLimiter {
     async fn reserve(&self, keys: Vec<LimitKey>, tokens: u64) -> Result<Decision, LimitError> {
         let shared = self.shared.clone();
-        let task = self.shared.runtime.spawn(shared.reserve(keys, tokens));
+        let task = self
+            .shared
+            .link
+            .runtime()
+            .spawn(shared.reserve(keys, tokens));
         task.await
             .map_err(|e| LimitError::Unavailable(format!("reservation task: {e}")))?
     }
@@ -167,14 +139,14 @@ impl Shared {
                 });
             }
         }
-        let mut conn = self.conn.clone();
-        let call = eval::<Vec<i64>>(&mut conn, &RESERVE, RESERVE_LUA, &redis_keys, &args);
-        let reply = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => return self.unavailable(e.to_string()),
-            Err(_) => return self.unavailable(format!("no answer within {:?}", self.timeout)),
+        let reply = match self
+            .link
+            .eval::<Vec<i64>>(&RESERVE, &redis_keys, &args)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(why) => return self.unavailable(why),
         };
-        self.note_up();
         let held = Held {
             keys,
             estimate: tokens,
@@ -222,47 +194,14 @@ impl Shared {
         })
     }
 
-    async fn warm_up(self: Arc<Self>) {
-        let mut conn = self.conn.clone();
-        for source in [RESERVE_LUA, SETTLE_LUA] {
-            let load = redis::cmd("SCRIPT").arg("LOAD").arg(source).to_owned();
-            if let Err(e) = load.query_async::<String>(&mut conn).await {
-                return self.note_down(&e.to_string());
-            }
-        }
-        self.note_up();
-    }
-
-    /// Redis failed: the first failure of an outage warns, the rest are only counted.
-    fn note_down(&self, why: &str) {
-        if !self.down.swap(true, Ordering::Relaxed) {
-            tracing::warn!(error = %why, policy = ?self.policy, "Redis unreachable for rate limits");
-        }
-    }
-
-    /// Redis answered: ends an outage.
-    fn note_up(&self) {
-        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
-            tracing::info!("Redis answers the rate limiter again");
-        }
-    }
-
+    /// Redis did not answer: the failure policy decides.
     fn unavailable(&self, why: String) -> RsvResult {
-        self.note_down(&why);
-        match self.policy {
-            FailurePolicy::FailOpen => {
-                self.admitted_unavailable.fetch_add(1, Ordering::Relaxed);
-                Ok(Decision::Admitted(Admission {
-                    reservation: Reservation::empty(),
-                    requests: None,
-                    tokens: None,
-                }))
-            }
-            FailurePolicy::FailClosed => {
-                self.refused_unavailable.fetch_add(1, Ordering::Relaxed);
-                Err(LimitError::Unavailable(why))
-            }
-        }
+        self.link.unavailable(why)?;
+        Ok(Decision::Admitted(Admission {
+            reservation: Reservation::empty(),
+            requests: None,
+            tokens: None,
+        }))
     }
 
     /// The settle script's call for `held`: tokens adjusted by `delta` (skipped when zero),
@@ -282,25 +221,9 @@ impl Shared {
         }
         (!keys.is_empty()).then_some((keys, args))
     }
-
-    fn spawn_settle(&self, keys: Vec<String>, args: Vec<String>) -> SettleTask {
-        let mut conn = self.conn.clone();
-        let timeout = self.timeout;
-        self.runtime.spawn(async move {
-            let call = eval::<i64>(&mut conn, &SETTLE, SETTLE_LUA, &keys, &args);
-            match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(LimitError::Unavailable(e.to_string())),
-                Err(_) => Err(LimitError::Unavailable(format!(
-                    "no answer within {timeout:?}"
-                ))),
-            }
-        })
-    }
 }
 
 type RsvResult = Result<Decision, LimitError>;
-type SettleTask = tokio::task::JoinHandle<Result<(), LimitError>>;
 
 /// A reply that names no rule cannot come from our script; refuse rather than admit blind.
 fn refusal_of_bad_reply(held: &Held) -> Decision {
@@ -326,39 +249,14 @@ impl Settle for Shared {
         let Some((keys, args)) = self.settle_call(&held, delta) else {
             return Ok(());
         };
-        self.spawn_settle(keys, args)
-            .await
-            .map_err(|e| LimitError::Unavailable(format!("settle task: {e}")))?
+        let settled = self.link.spawn::<i64>(&SETTLE, keys, args).await;
+        settled.map(drop).map_err(LimitError::Unavailable)
     }
 
     fn release(&self, held: Held) {
         if let Some((keys, args)) = self.settle_call(&held, 0) {
-            // Not awaited: the slot's lease frees it anyway if this fails.
-            drop(self.spawn_settle(keys, args));
+            // Spawned, not awaited: the slot's lease frees it anyway if this fails.
+            drop(self.link.spawn::<i64>(&SETTLE, keys, args));
         }
-    }
-}
-
-/// Runs `script` with `EVALSHA`, and with `EVAL` if Redis does not know it (`NOSCRIPT`).
-async fn eval<T: FromRedisValue>(
-    conn: &mut ConnectionManager,
-    script: &Script,
-    source: &str,
-    keys: &[String],
-    args: &[String],
-) -> RedisResult<T> {
-    let command = |verb: &str, body: &str| {
-        let mut cmd = redis::cmd(verb);
-        cmd.arg(body).arg(keys.len()).arg(keys).arg(args);
-        cmd
-    };
-    match command("EVALSHA", script.get_hash())
-        .query_async(conn)
-        .await
-    {
-        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-            command("EVAL", source).query_async(conn).await
-        }
-        other => other,
     }
 }

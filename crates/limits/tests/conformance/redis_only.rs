@@ -9,6 +9,7 @@ use portcullis_limits::{
 };
 
 use crate::proxy::Proxy;
+use crate::services::upstream_of;
 use crate::{redis_available, redis_config, redis_url};
 
 fn rpm(name: &str, n: u64) -> Vec<LimitKey> {
@@ -92,11 +93,7 @@ async fn through_proxy(policy: FailurePolicy) -> Option<(Proxy, RedisLimiter)> {
     if !redis_available().await {
         return None;
     }
-    let url = redis_url();
-    let upstream = url.trim_start_matches("redis://");
-    let upstream = upstream.split('/').next().unwrap_or(upstream);
-    let upstream = upstream.rsplit('@').next().unwrap_or(upstream).to_owned();
-    let proxy = Proxy::start(upstream).await;
+    let proxy = Proxy::start(upstream_of(&redis_url())).await;
     let mut config = redis_config(format!("redis://{}", proxy.addr), policy);
     config.timeout = Duration::from_millis(200);
     let limiter = RedisLimiter::new(&config).unwrap();
