@@ -48,6 +48,8 @@ pub struct Gateway {
     usage_journal: std::sync::OnceLock<Arc<usage::Journal>>,
     /// The rate limiter (stage `admit`): in memory unless the server sets the configured one.
     limiter: std::sync::OnceLock<Arc<dyn portcullis_limits::RateLimiter>>,
+    /// The budgets' ledger, seeding source and alerts: in memory unless the server sets them.
+    budgets: std::sync::OnceLock<Arc<pipeline::budgets::Budgets>>,
 }
 
 impl Gateway {
@@ -61,6 +63,7 @@ impl Gateway {
             stored_keys: ArcSwapOption::empty(),
             usage_journal: std::sync::OnceLock::new(),
             limiter: std::sync::OnceLock::new(),
+            budgets: std::sync::OnceLock::new(),
         }
     }
 
@@ -95,6 +98,23 @@ impl Gateway {
         self.limiter
             .get_or_init(|| Arc::new(portcullis_limits::MemoryLimiter::new()))
             .as_ref()
+    }
+
+    /// Makes `budgets` the gateway's budget state (once, at start; a later call is ignored).
+    pub fn set_budgets(&self, budgets: pipeline::budgets::Budgets) {
+        let _ = self.budgets.set(Arc::new(budgets));
+    }
+
+    /// The budgets' state: the one set at start, else a ledger in memory without seeding or
+    /// webhooks.
+    pub fn budgets(&self) -> &Arc<pipeline::budgets::Budgets> {
+        self.budgets.get_or_init(|| {
+            Arc::new(pipeline::budgets::Budgets::new(
+                Arc::new(portcullis_limits::MemoryLedger::new()),
+                None,
+                Arc::new(budget::alerts::BudgetAlerts::default()),
+            ))
+        })
     }
 
     /// The access-log sink, for a new request's context.

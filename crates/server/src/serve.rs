@@ -5,6 +5,8 @@
 //! requests and streams in flight finish within `server.shutdown_grace`, lets the usage writer
 //! drain, then exits. A second signal exits at once.
 
+use portcullis_core::budget::alerts::BudgetAlerts;
+use portcullis_core::pipeline::budgets::Budgets;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -117,6 +119,10 @@ async fn serve(
     let limiter = portcullis_limits::build(&config.limits.backend)
         .context("building the rate limiter (limits.redis)")?;
     gateway.set_limiter(limiter);
+    let ledger = portcullis_limits::build_ledger(&config.limits.backend)
+        .context("building the budgets' ledger (limits.redis)")?;
+    let alerts = Arc::new(BudgetAlerts::new(Some(http.clone())));
+    gateway.set_budgets(Budgets::new(ledger, None, alerts));
     let (stop_tx, stop_rx) = watch::channel(false);
     if !config.credential_uses.is_empty() {
         tracing::info!(

@@ -22,13 +22,14 @@ use portcullis_limits::{Decision, Dimension, Headroom, LimitKey, RateLimiter, Re
 use portcullis_types::{BudgetPeriod, LimitRules};
 use time::OffsetDateTime;
 
+use super::budgets::{self, Budgets};
 use super::ctx::Outcome;
 use super::{ApiRequest, RequestCtx};
 use crate::auth::Principal;
 use crate::error::GatewayError;
 use crate::pricing::Money;
 use crate::quota::{Quota, QuotaPolicy, Subject};
-use crate::runtime::Route;
+use crate::runtime::{Route, Runtime};
 use crate::tokens;
 
 /// The `x-ratelimit-*` figures of an admitted request: the tightest requests-per-minute and
@@ -211,26 +212,49 @@ fn limits_tokens(keys: &[LimitKey]) -> bool {
         .any(|k| matches!(k.rules, LimitRules { tpm: Some(_), .. }))
 }
 
-/// Stage `admit`: reserves the request against every rate limit of its scopes, or refuses it
-/// (429 naming the limit, or 503 when the shared limiter is unreachable and fails closed).
+/// Stage `admit`: reserves the request against every rate limit and then every budget of its
+/// scopes, or refuses it (429 naming the limit or budget, or 503 when the shared backend is
+/// unreachable and fails closed). A request without limits or budgets anywhere returns at once.
 pub async fn admit(
     limiter: &dyn RateLimiter,
-    policy: &QuotaPolicy,
+    budgets: &Arc<Budgets>,
+    runtime: &Runtime,
     principal: &Principal,
     route: &Route,
     request: &ApiRequest,
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayError> {
+    let policy = &runtime.quotas;
     let s = subject(principal, request.model());
     let keys = limit_keys(policy, principal, route, &s);
-    if keys.is_empty() {
+    let scopes = budgets::budget_scopes(policy, principal, &s);
+    if keys.is_empty() && scopes.is_empty() {
         return Ok(());
     }
-    let tokens = if limits_tokens(&keys) {
-        tokens::estimate(request, policy.default_max_tokens).total()
+    // Tokenizing costs up to a few hundred microseconds: only when a figure needs it.
+    let estimate = if limits_tokens(&keys) || !scopes.is_empty() {
+        tokens::estimate(request, policy.default_max_tokens)
     } else {
-        0
+        tokens::Estimate::default()
     };
+    if !keys.is_empty() {
+        reserve(limiter, keys, estimate.total(), ctx).await?;
+    }
+    if !scopes.is_empty() {
+        let cost = budgets::estimate_cost(&runtime.pricing, route, estimate);
+        let now = OffsetDateTime::now_utc();
+        let webhook = policy.webhook.as_deref();
+        budgets::admit(budgets, scopes, cost, webhook, now, ctx).await?;
+    }
+    Ok(())
+}
+
+async fn reserve(
+    limiter: &dyn RateLimiter,
+    keys: Vec<LimitKey>,
+    tokens: u64,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayError> {
     match limiter.reserve(keys, tokens).await {
         Ok(Decision::Admitted(admission)) => {
             ctx.headroom = RateHeadroom {

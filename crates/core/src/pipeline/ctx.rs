@@ -61,6 +61,8 @@ pub struct RequestCtx {
     pub journal: Option<Arc<crate::usage::Journal>>,
     /// The rate limits' reservation (stage `admit`), settled when the context is dropped.
     pub reservation: Option<portcullis_limits::Reservation>,
+    /// The budgets' reservation (stage `admit`), settled when the context is dropped.
+    pub budget: Option<super::budgets::BudgetHold>,
     /// The `x-ratelimit-*` figures of the admission.
     pub headroom: super::admit::RateHeadroom,
     access_log: Option<Arc<dyn AccessLog>>,
@@ -98,6 +100,7 @@ impl RequestCtx {
             user: None,
             journal: None,
             reservation: None,
+            budget: None,
             headroom: super::admit::RateHeadroom::default(),
             access_log,
         }
@@ -133,6 +136,7 @@ impl Drop for RequestCtx {
             self.outcome = Outcome::ClientGone;
         }
         super::admit::settle(self);
+        super::budgets::settle(self);
         if let Some(journal) = self.journal.take() {
             crate::usage::account_on_drop(self, &journal);
         }

@@ -16,6 +16,7 @@
 
 pub mod admit;
 pub mod bridge;
+pub mod budgets;
 pub mod ctx;
 pub mod dispatch;
 pub mod models;
@@ -207,19 +208,7 @@ pub async fn handle(
         }
         ctx.journal = Some(journal.clone());
     }
-    let stored = gateway.stored_keys();
-    let limiter = gateway.limiter();
-    match run(
-        &runtime,
-        stored.as_deref(),
-        limiter,
-        &mut ctx,
-        op,
-        headers,
-        body,
-    )
-    .await
-    {
+    match run(gateway, &runtime, &mut ctx, op, headers, body).await {
         Ok(Dispatched::Complete { body, usage }) => {
             ctx.usage = usage;
             ctx.status = StatusCode::OK;
@@ -248,9 +237,8 @@ pub async fn handle(
 }
 
 async fn run(
+    gateway: &Gateway,
     runtime: &crate::Runtime,
-    stored: Option<&crate::auth::StoredKeys>,
-    limiter: &dyn portcullis_limits::RateLimiter,
     ctx: &mut RequestCtx,
     op: Operation,
     headers: &HeaderMap,
@@ -258,7 +246,8 @@ async fn run(
 ) -> Result<Dispatched, GatewayError> {
     // Boxed: the token path's future (about 1 KiB: a JWKS fetch may be in it) would otherwise
     // grow every request's future, keys included.
-    let principal = match runtime.keys.authenticate_with(headers, stored) {
+    let stored = gateway.stored_keys();
+    let principal = match runtime.keys.authenticate_with(headers, stored.as_deref()) {
         Ok(p) => p,
         Err(e) => Box::pin(authenticate_token(runtime.oidc.as_deref(), headers, e)).await?,
     };
@@ -279,7 +268,8 @@ async fn run(
     ctx.client_wants_usage = request.client_wants_usage();
     let route = resolve::resolve(runtime, &principal, request.model(), op)?;
     ctx.stream_idle = route.timeouts.stream_idle;
-    admit::admit(limiter, &runtime.quotas, &principal, &route, &request, ctx).await?;
+    let (limiter, budgets) = (gateway.limiter(), gateway.budgets());
+    admit::admit(limiter, budgets, runtime, &principal, &route, &request, ctx).await?;
     dispatch::dispatch(ctx, &route, &mut request).await
 }
 

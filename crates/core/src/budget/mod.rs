@@ -13,6 +13,8 @@
 //! - Alert thresholds are percentages of the limit; a settled spend that moves from below a
 //!   threshold to at or above it crosses it, once per period.
 
+pub mod alerts;
+
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
 use crate::pricing::Money;

@@ -1,0 +1,417 @@
+//! Stage `admit`, budgets: a request reserves its estimated cost against every money budget of
+//! its scopes before it is sent, and is refused (429 naming the budget) when a hard budget would
+//! be exceeded; stage `settle` replaces the estimate with the cost of the usage the provider
+//! reported.
+//!
+//! - Scopes: the key's, user's, team's and organization's own budgets (the principal's quotas),
+//!   and each `budgets.rules` entry that matches the request (`rule:<scope>`).
+//! - Counters live in the spend ledger (`portcullis-limits`, memory or Redis), one per scope,
+//!   period and window: `team:<id>:monthly:2026-11`. A new window starts at zero, so periods
+//!   roll over at their UTC boundaries without a reset job.
+//! - The estimate prices the request's estimated tokens (prompt, plus max_tokens or the
+//!   configured default) at the dearest of its route's deployments, since which one serves is
+//!   not known yet. A model without a price costs nothing: its requests only meet a budget that
+//!   is already spent.
+//! - A counter this process has not used yet is first seeded with what the store's usage
+//!   records say the window spent (see [`SpendSource`]), so a restart does not forget a month's
+//!   spend; with Redis the counters outlive the process anyway, and seeding never overwrites one.
+//! - Soft alerts ([`crate::budget::alerts`]) are checked on every move of a counter.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use portcullis_limits::{Counter, LedgerDecision, Spend, SpendLedger};
+use portcullis_types::{BudgetSpec, Usage};
+use time::OffsetDateTime;
+
+use super::RequestCtx;
+use super::admit::BudgetExceeded;
+use super::ctx::Outcome;
+use crate::auth::Principal;
+use crate::budget::alerts::BudgetAlerts;
+use crate::budget::{PeriodWindow, Window};
+use crate::error::GatewayError;
+use crate::pricing::{Money, PriceCatalog};
+use crate::quota::{QuotaPolicy, Subject};
+use crate::runtime::Route;
+use crate::tokens::Estimate;
+
+/// One budget that applies to a request.
+#[derive(Debug, Clone)]
+pub struct ScopedBudget {
+    /// `key:<id>`, `team:<id>`, `rule:<scope>`.
+    pub scope: Arc<str>,
+    /// What the store's usage records are filtered by to seed the counter.
+    pub filter: SpendFilter,
+    pub budget: BudgetSpec,
+}
+
+/// The usage records of a scope: every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendFilter {
+    pub key_id: Option<String>,
+    pub key_name: Option<String>,
+    pub user: Option<String>,
+    pub team: Option<String>,
+    pub org: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Where a window's spend so far is read from when a counter is first used (the store's usage
+/// records, through the server).
+#[async_trait]
+pub trait SpendSource: Send + Sync + fmt::Debug {
+    /// The cost of the records matching `filter` since `from`, in nano-dollars.
+    async fn spent_since(&self, filter: &SpendFilter, from: OffsetDateTime) -> Result<u64, String>;
+}
+
+/// The budgets' shared state: the ledger, the seeding source, and which counters this process
+/// has seeded.
+#[derive(Debug)]
+pub struct Budgets {
+    pub ledger: Arc<dyn SpendLedger>,
+    pub source: Option<Arc<dyn SpendSource>>,
+    pub alerts: Arc<BudgetAlerts>,
+    seeded: Mutex<HashSet<Arc<str>>>,
+}
+
+impl Budgets {
+    pub fn new(
+        ledger: Arc<dyn SpendLedger>,
+        source: Option<Arc<dyn SpendSource>>,
+        alerts: Arc<BudgetAlerts>,
+    ) -> Self {
+        Self {
+            ledger,
+            source,
+            alerts,
+            seeded: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Seeds the counters this process has not seen yet from the source (once each; a failure
+    /// is retried by the next request).
+    async fn seed(&self, counters: &[Counter], scopes: &[(ScopedBudget, Window)]) {
+        let Some(source) = &self.source else { return };
+        for (counter, (scoped, window)) in counters.iter().zip(scopes) {
+            let fresh = self
+                .seeded
+                .lock()
+                .map(|s| !s.contains(&counter.name))
+                .unwrap_or(false);
+            if !fresh {
+                continue;
+            }
+            let seeded = match source.spent_since(&scoped.filter, window.start).await {
+                Ok(spent) => self
+                    .ledger
+                    .seed(counter, spent)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match seeded {
+                Ok(_) => {
+                    if let Ok(mut s) = self.seeded.lock() {
+                        // Bounded: windows roll over, so old names are dropped wholesale.
+                        if s.len() >= 100_000 {
+                            s.clear();
+                        }
+                        s.insert(counter.name.clone());
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    budget = %counter.name,
+                    error = %e,
+                    "budgets: cannot read the window's spend from the store; counting from the ledger alone"
+                ),
+            }
+        }
+    }
+}
+
+/// The budgets of a request, by scope.
+pub fn budget_scopes(
+    policy: &QuotaPolicy,
+    principal: &Principal,
+    s: &Subject<'_>,
+) -> Vec<ScopedBudget> {
+    let mut out = Vec::new();
+    if let Some(quotas) = &principal.quotas {
+        let by_key = SpendFilter {
+            key_id: principal.key_id.as_deref().map(str::to_owned),
+            key_name: principal
+                .key_id
+                .is_none()
+                .then(|| principal.key_name.to_string()),
+            ..SpendFilter::default()
+        };
+        let scopes = [
+            ("key", Some(s.key), &quotas.key, by_key),
+            ("user", s.user, &quotas.user, filter_of("user", s.user)),
+            ("team", s.team, &quotas.team, filter_of("team", s.team)),
+            ("org", s.org, &quotas.org, filter_of("org", s.org)),
+        ];
+        for (dim, id, quota, filter) in scopes {
+            let (Some(id), Some(quota)) = (id, quota) else {
+                continue;
+            };
+            for budget in quota.budgets.iter() {
+                out.push(ScopedBudget {
+                    scope: Arc::from(format!("{dim}:{id}")),
+                    filter: filter.clone(),
+                    budget: budget.clone(),
+                });
+            }
+        }
+    }
+    for rule in &policy.budget_rules {
+        if rule.scope.matches(s) {
+            let scope = &rule.scope;
+            out.push(ScopedBudget {
+                scope: Arc::from(format!("rule:{}", scope.name())),
+                filter: SpendFilter {
+                    // A rule's key is a key's id or name; records carry both.
+                    key_id: scope
+                        .key
+                        .clone()
+                        .filter(|k| Some(k.as_str()) == principal.key_id.as_deref()),
+                    key_name: scope
+                        .key
+                        .clone()
+                        .filter(|k| k.as_str() == &*principal.key_name),
+                    user: scope.user.clone(),
+                    team: scope.team.clone(),
+                    org: scope.org.clone(),
+                    model: scope.model.clone(),
+                },
+                budget: rule.budget.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn filter_of(dim: &str, id: Option<&str>) -> SpendFilter {
+    let id = id.map(str::to_owned);
+    match dim {
+        "user" => SpendFilter {
+            user: id,
+            ..SpendFilter::default()
+        },
+        "team" => SpendFilter {
+            team: id,
+            ..SpendFilter::default()
+        },
+        _ => SpendFilter {
+            org: id,
+            ..SpendFilter::default()
+        },
+    }
+}
+
+/// The estimated cost of a request: its estimated tokens at the dearest deployment's prices.
+pub fn estimate_cost(pricing: &PriceCatalog, route: &Route, estimate: Estimate) -> Money {
+    let usage = Usage {
+        prompt_tokens: estimate.prompt,
+        completion_tokens: estimate.output,
+        total_tokens: estimate.total(),
+        ..Usage::default()
+    };
+    route
+        .deployments
+        .iter()
+        .filter_map(|d| pricing.cost(&d.upstream_model, &usage))
+        .max()
+        .unwrap_or(Money::ZERO)
+}
+
+/// What a request holds against its budgets until it is settled.
+#[derive(Debug)]
+pub struct BudgetHold {
+    budgets: Arc<Budgets>,
+    counters: Vec<Counter>,
+    scopes: Vec<(ScopedBudget, Window)>,
+    /// The reserved estimate, in nano-dollars.
+    estimate: u64,
+    webhook: Option<String>,
+}
+
+/// Stage `admit`, budgets: reserves `cost` against every budget in `scopes`, or refuses.
+pub async fn admit(
+    budgets: &Arc<Budgets>,
+    scopes: Vec<ScopedBudget>,
+    cost: Money,
+    webhook: Option<&str>,
+    now: OffsetDateTime,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayError> {
+    let scopes: Vec<(ScopedBudget, Window)> = scopes
+        .into_iter()
+        .map(|b| {
+            let window = b.budget.period.window(now);
+            (b, window)
+        })
+        .collect();
+    let counters: Vec<Counter> = scopes
+        .iter()
+        .map(|(b, window)| counter(b, window, now))
+        .collect();
+    budgets.seed(&counters, &scopes).await;
+    let amount = cost.nanos();
+    match budgets.ledger.reserve(&counters, amount).await {
+        Ok(LedgerDecision::Admitted(spends)) => {
+            let hold = BudgetHold {
+                budgets: budgets.clone(),
+                counters,
+                scopes,
+                estimate: amount,
+                webhook: webhook.map(str::to_owned),
+            };
+            hold.observe(&spends);
+            ctx.budget = Some(hold);
+            Ok(())
+        }
+        Ok(LedgerDecision::Refused(over)) => {
+            let (scoped, window) = counters
+                .iter()
+                .position(|c| c.name == over.counter)
+                .and_then(|i| scopes.get(i))
+                .ok_or_else(|| GatewayError::Internal("budget counter mismatch".into()))?;
+            Err(GatewayError::BudgetExceeded(Box::new(BudgetExceeded {
+                scope: scoped.scope.clone(),
+                period: scoped.budget.period,
+                limit: Money(over.limit),
+                spent: Money(over.spent),
+                estimate: cost,
+                resets_at: window.end,
+            })))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "budgets unavailable: request refused (fail_closed)");
+            Err(GatewayError::LimiterUnavailable)
+        }
+    }
+}
+
+fn counter(b: &ScopedBudget, window: &Window, now: OffsetDateTime) -> Counter {
+    let name = format!(
+        "{}:{}:{}",
+        b.scope,
+        b.budget.period,
+        b.budget.period.window_key(now)
+    );
+    let expires_at_ms = window
+        .end
+        .and_then(|end| u64::try_from(end.unix_timestamp_nanos() / 1_000_000).ok());
+    Counter::new(
+        name,
+        b.budget.hard.then(|| b.budget.max_nanos()),
+        expires_at_ms,
+    )
+}
+
+impl BudgetHold {
+    /// Raises the alerts the counters' moves crossed.
+    fn observe(&self, spends: &[Spend]) {
+        for ((counter, (scoped, _)), spend) in self.counters.iter().zip(&self.scopes).zip(spends) {
+            self.budgets.alerts.observe(
+                &scoped.scope,
+                &counter.name,
+                &scoped.budget,
+                *spend,
+                self.webhook.as_deref(),
+            );
+        }
+    }
+
+    /// The reserved estimate.
+    pub fn estimate(&self) -> Money {
+        Money(self.estimate)
+    }
+}
+
+/// Stage `settle`, budgets: replaces the estimate with the request's actual cost (when the
+/// context is dropped). The cost is that of the usage the provider reported, at the served
+/// model's prices; a request that failed before any byte came back costs nothing; one that
+/// ended without usage keeps its estimate.
+pub fn settle(ctx: &mut RequestCtx) {
+    let Some(hold) = ctx.budget.take() else {
+        return;
+    };
+    let actual = match (ctx.usage, ctx.outcome) {
+        (Some(usage), _) => Some(
+            ctx.pricing
+                .as_ref()
+                .zip(ctx.upstream_model.as_deref())
+                .and_then(|(p, m)| p.cost(m, &usage))
+                .map_or(0, Money::nanos),
+        ),
+        (None, Outcome::Failed) if ctx.first_byte.is_none() => Some(0),
+        _ => None,
+    };
+    let Some(actual) = actual else { return };
+    let delta = i128::from(actual) - i128::from(hold.estimate);
+    let delta = i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
+    if delta == 0 {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        match hold.budgets.ledger.adjust(&hold.counters, delta).await {
+            Ok(spends) => hold.observe(&spends),
+            Err(e) => tracing::warn!(error = %e, "budgets: a settle was lost"),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use portcullis_types::BudgetPeriod;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn scoped(period: BudgetPeriod, hard: bool) -> ScopedBudget {
+        ScopedBudget {
+            scope: Arc::from("team:t1"),
+            filter: SpendFilter::default(),
+            budget: BudgetSpec {
+                max_usd: 2.5,
+                period,
+                alerts: vec![],
+                hard,
+            },
+        }
+    }
+
+    #[test]
+    fn counters_are_named_per_window_and_expire_with_it() {
+        let b = scoped(BudgetPeriod::Daily, true);
+        let last = datetime!(2026-11-30 23:59:59.999 UTC);
+        let first = datetime!(2026-12-01 00:00 UTC);
+        let before = counter(&b, &b.budget.period.window(last), last);
+        let after = counter(&b, &b.budget.period.window(first), first);
+        assert_eq!(&*before.name, "team:t1:daily:2026-11-30");
+        assert_eq!(&*after.name, "team:t1:daily:2026-12-01");
+        assert_eq!(before.limit, Some(2_500_000_000));
+        let midnight_ms = 1_796_083_200_000; // 2026-12-01T00:00:00Z
+        assert_eq!(before.expires_at_ms, Some(midnight_ms));
+        let monthly = scoped(BudgetPeriod::Monthly, true);
+        let m = counter(&monthly, &monthly.budget.period.window(last), last);
+        assert_eq!(&*m.name, "team:t1:monthly:2026-11");
+        assert_eq!(m.expires_at_ms, Some(midnight_ms));
+        let total = scoped(BudgetPeriod::Total, false);
+        let t = counter(&total, &total.budget.period.window(last), last);
+        assert_eq!(
+            (&*t.name, t.limit, t.expires_at_ms),
+            ("team:t1:total:total", None, None)
+        );
+    }
+}
