@@ -110,9 +110,16 @@ fn groups(param: Option<&str>) -> Result<Vec<UsageGroup>> {
         if item.is_empty() {
             continue;
         }
-        let group: UsageGroup = item
-            .parse()
-            .map_err(|e| AdminError::invalid("group_by", format!("group_by: {e}")))?;
+        let group: UsageGroup = item.parse().map_err(|_| {
+            let names: Vec<&str> = UsageGroup::ALL.iter().map(|g| g.name()).collect();
+            AdminError::invalid(
+                "group_by",
+                format!(
+                    "group_by: each dimension must be one of {}",
+                    names.join(", ")
+                ),
+            )
+        })?;
         if !asked.contains(&group) {
             asked.push(group);
         }

@@ -127,7 +127,8 @@ const COUNT_COLUMNS: &[(&str, &str)] = &[
     ("COST (USD)", "cost_usd"),
 ];
 
-/// The report's JSON as a table: a line per row, and a total line when there are groups.
+/// The report's JSON as a table: a line per row and a total line; without groups, the total
+/// alone (zeros when nothing matched).
 fn table(answer: &Value) -> String {
     let dimensions: Vec<(&str, &str)> = answer["group_by"]
         .as_array()
@@ -139,7 +140,9 @@ fn table(answer: &Value) -> String {
         .collect();
     let columns: Vec<(&str, &str)> = dimensions.iter().chain(COUNT_COLUMNS).copied().collect();
     let mut rows: Vec<Value> = answer["rows"].as_array().cloned().unwrap_or_default();
-    if !rows.is_empty() && !dimensions.is_empty() {
+    if dimensions.is_empty() {
+        rows = vec![answer["totals"].clone()];
+    } else if !rows.is_empty() {
         let mut total = answer["totals"].as_object().cloned().unwrap_or_default();
         for (i, (_, field)) in dimensions.iter().enumerate() {
             let label = if i == 0 { "TOTAL" } else { "" };
@@ -237,10 +240,21 @@ mod tests {
              2026-11-27  -    config    10        0       100    20      0       0          0.000000\n\
              TOTAL                      13        1       130    26      0       0          0.000042"
         );
-        // Without groups: the total row only, once.
+        // Without groups: the total only, once; zeros when nothing matched.
         let total = json!({"group_by": [], "rows": [answer["totals"].clone()],
             "totals": answer["totals"].clone()});
-        assert_eq!(table(&total).lines().count(), 2);
+        assert_eq!(
+            table(&total),
+            "REQUESTS  ERRORS  INPUT  OUTPUT  CACHED  REASONING  COST (USD)\n\
+             13        1       130    26      0       0          0.000042"
+        );
+        let zeros = json!({"group_by": [], "rows": [], "totals": {"requests": 0, "errors": 0,
+            "input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "reasoning_tokens": 0,
+            "cost_usd": "0.000000"}});
+        assert_eq!(
+            table(&zeros).lines().nth(1),
+            Some("0         0       0      0       0       0          0.000000")
+        );
         // Nothing: the header alone.
         let empty = json!({"group_by": ["model"], "rows": [], "totals": {}});
         assert_eq!(
