@@ -1,5 +1,6 @@
 //! The command line: `serve`, `check-config`, `hash-key`, and the admin commands (`orgs`,
-//! `teams`, `users`, `keys`: see `cli_admin`) and `secrets`, with help texts for a newcomer.
+//! `teams`, `users`, `keys`, `credentials`, `usage`: see `cli_admin`) and `secrets`, with help
+//! texts for a newcomer.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -49,6 +50,9 @@ pub enum Command {
     Users(crate::cli_admin::users::UsersArgs),
     /// Manage provider credentials kept in the store, encrypted (secrets read from stdin).
     Credentials(crate::cli_admin::credentials::CredentialsArgs),
+    /// Report usage (requests, errors, tokens, cost) per day, key, model, team, ... through a
+    /// running gateway's admin API, as a table, JSON or CSV.
+    Usage(crate::cli_admin::usage::UsageArgs),
     /// Master keys of stored provider credentials: generate one, or re-encrypt everything under
     /// the current one.
     Secrets(crate::cli_secrets::SecretsArgs),

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         cli::Command::Teams(args) => cli_admin::teams::run(args),
         cli::Command::Users(args) => cli_admin::users::run(args),
         cli::Command::Credentials(args) => cli_admin::credentials::run(args),
+        cli::Command::Usage(args) => cli_admin::usage::run(args),
         cli::Command::Secrets(args) => cli_secrets::run(args),
     }
 }

@@ -131,4 +131,7 @@ pub trait UsageStore: Send + Sync {
     ) -> Result<Page<UsageRecord>>;
     /// How many records match.
     async fn count_usage(&self, filter: &UsageFilter) -> Result<u64>;
+    /// The records matching `query` summed per group (requests, errors, tokens, cost), one row
+    /// per group that has records, sorted by the groups (see [`UsageQuery::group_by`]).
+    async fn usage_summary(&self, query: &UsageQuery) -> Result<Vec<UsageRow>>;
 }

@@ -522,3 +522,110 @@ pub struct UsageFilter {
     pub key_name: Option<String>,
     pub model: Option<String>,
 }
+
+/// A dimension a usage summary groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsageGroup {
+    /// The UTC date the request started on.
+    Day,
+    /// The organization (a stored key's organization id, or the organization a token claims).
+    Org,
+    /// The team (a stored key's team id, or the team a token claims).
+    Team,
+    /// A stored key's user id.
+    User,
+    /// The key: a stored key by its id, a key of the config file (which has no id) by its name.
+    Key,
+    /// The model the client asked for.
+    Model,
+    /// The provider (deployment) that served, or last failed.
+    Provider,
+}
+
+impl UsageGroup {
+    pub const ALL: [UsageGroup; 7] = [
+        Self::Day,
+        Self::Org,
+        Self::Team,
+        Self::User,
+        Self::Key,
+        Self::Model,
+        Self::Provider,
+    ];
+
+    /// The name the admin API and the CLI use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Org => "org",
+            Self::Team => "team",
+            Self::User => "user",
+            Self::Key => "key",
+            Self::Model => "model",
+            Self::Provider => "provider",
+        }
+    }
+}
+
+impl std::str::FromStr for UsageGroup {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|g| g.name()).collect();
+                format!("unknown group {s:?}: one of {}", names.join(", "))
+            })
+    }
+}
+
+/// What a usage summary counts: the records matching every given filter (each exact, and the
+/// start time in `from..to`), grouped by `group_by`.
+#[derive(Debug, Clone, Default)]
+pub struct UsageQuery {
+    /// Records that started at or after this time.
+    pub from: Option<OffsetDateTime>,
+    /// Records that started before this time.
+    pub to: Option<OffsetDateTime>,
+    pub org: Option<String>,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub key_id: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// The dimensions of a row (a dimension named twice counts once). Rows are sorted by them:
+    /// the day first, then the others in this order. Empty: one row, the total, if any record
+    /// matches.
+    pub group_by: Vec<UsageGroup>,
+    /// At most this many rows (`None`: all): the first ones in row order. Ask for one more
+    /// than you show to learn whether there were more.
+    pub limit: Option<u32>,
+}
+
+/// One group of a usage summary. A dimension the query did not group by is `None`, as is one
+/// the records lack (a key of the config file has no organization).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageRow {
+    pub day: Option<time::Date>,
+    pub org: Option<String>,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub key_id: Option<String>,
+    /// With the key dimension: the key's name (for a stored key renamed within the period, the
+    /// greatest of its names).
+    pub key_name: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub requests: u64,
+    /// Requests answered with a status of 400 or above, or that did not complete (failed, or
+    /// the client left).
+    pub errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// The cost in micro-dollars; requests without a price count 0.
+    pub cost_micros: i64,
+}

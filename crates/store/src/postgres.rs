@@ -47,6 +47,11 @@ impl PostgresStore {
     }
 }
 
+/// The UTC date (`YYYY-MM-DD`) a usage record started on, whatever the session's time zone.
+const USAGE_DAY: &str = "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
+/// Text sorted by its bytes (as SQLite does), not by the database's locale.
+const TEXT_ORDER: &str = " COLLATE \"C\"";
+
 /// A timestamp column: TIMESTAMPTZ.
 struct Ts(OffsetDateTime);
 

@@ -6,8 +6,9 @@
 //!
 //! A macro rather than generic code: sqlx's generic bounds over `Database` for every bound and
 //! decoded type would be longer than the SQL. The invoking module defines `Db` (the sqlx
-//! database), `Ts` (its timestamp column type, a newtype over `OffsetDateTime`) and the store
-//! type with a `pool` field.
+//! database), `Ts` (its timestamp column type, a newtype over `OffsetDateTime`), the store
+//! type with a `pool` field, and the two fragments of a usage summary that differ by backend
+//! (`USAGE_DAY`, `TEXT_ORDER`: see `sql_usage.rs`).
 //!
 //! `#[async_trait]` must see every method of the impl at once (it cannot look into a macro call
 //! inside the impl), so the method macros pass their tokens along: `impl_store!` calls

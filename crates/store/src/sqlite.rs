@@ -50,6 +50,12 @@ impl SqliteStore {
     }
 }
 
+/// The UTC date (`YYYY-MM-DD`) a usage record started on: its microseconds as whole seconds,
+/// then SQLite's date of a Unix time.
+const USAGE_DAY: &str = "date(started_at / 1000000, 'unixepoch')";
+/// Text sorted by its bytes: SQLite's default collation (`BINARY`) already does.
+const TEXT_ORDER: &str = "";
+
 /// A timestamp column: integer microseconds since the Unix epoch, UTC.
 struct Ts(OffsetDateTime);
 

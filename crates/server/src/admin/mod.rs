@@ -1,8 +1,8 @@
 //! The admin API under `/admin/v1`: organizations, teams, users, virtual keys and provider
-//! credentials in the store.
+//! credentials in the store, and reports of the usage recorded there.
 //! Served only when a store is configured. This module owns the state the handlers share and
 //! the router; each entity's endpoints live in their own module (`orgs`, `teams`, `users`,
-//! `keys`, `credentials`), who is calling in `caller`, what they may see and do in `scope`, the error shape in
+//! `keys`, `credentials`; the usage report in `usage`, shaped by `usage_report`), who is calling in `caller`, what they may see and do in `scope`, the error shape in
 //! `error`, bodies, query parameters, validation and pages in `wire`, and the OpenAPI document
 //! (generated from the handlers' annotations as the routes are registered) in `openapi`.
 //!
@@ -31,6 +31,8 @@ mod openapi;
 mod orgs;
 mod scope;
 mod teams;
+mod usage;
+mod usage_report;
 mod users;
 mod wire;
 
@@ -65,4 +67,5 @@ fn documented_routes() -> OpenApiRouter<AdminState> {
         .merge(users::routes())
         .merge(keys::routes())
         .merge(credentials::routes())
+        .merge(usage::routes())
 }

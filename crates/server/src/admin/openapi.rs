@@ -18,7 +18,7 @@ use portcullis_store::{Organization, Team, User, VirtualKey};
     info(
         title = "Portcullis admin API",
         description = "Organizations, teams, users, virtual keys and provider credentials of a \
-            Portcullis gateway with a store. Every call needs a bearer credential: the master \
+            Portcullis gateway with a store, and reports of its usage. Every call needs a bearer credential: the master \
             key, a user's virtual key or an OIDC token; its role and scope decide what it may \
             see and do (see docs/admin-api.md). An object outside the caller's scope answers 404 \
             exactly as a missing one."
@@ -32,6 +32,7 @@ use portcullis_store::{Organization, Team, User, VirtualKey};
         (name = "users", description = "Users of a team, each with a role"),
         (name = "keys", description = "Virtual keys: the gateway keys applications hold"),
         (name = "credentials", description = "Provider credentials, encrypted at rest; their secrets never come out"),
+        (name = "usage", description = "What the requests used (requests, errors, tokens, cost), summed per day, organization, team, user, key, model or provider"),
     )
 )]
 pub(super) struct AdminDoc;
@@ -181,8 +182,8 @@ mod tests {
                 }
             }
         }
-        // orgs, teams, users, credentials: 5 each; keys: 7.
-        assert_eq!(operation_ids.len(), 27);
+        // orgs, teams, users, credentials: 5 each; keys: 7; usage: 1.
+        assert_eq!(operation_ids.len(), 28);
         // Secrets never appear as readable fields of a key, except in the one-time answer.
         let key = &json["components"]["schemas"]["VirtualKey"]["properties"];
         assert!(key.get("digest").is_none() && key.get("previous_digest").is_none());

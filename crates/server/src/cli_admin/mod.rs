@@ -1,7 +1,9 @@
-//! `portcullis orgs|teams|users|keys|credentials ...`: the admin API of a running gateway from the command
+//! `portcullis orgs|teams|users|keys|credentials|usage ...`: the admin API of a running gateway from the command
 //! line, with readable tables or `--json`. Each resource's subcommands live in their own module
 //! and only say which call to make and which columns to show; this module makes the call
-//! ([`call`]) and prints the answer ([`print`]).
+//! ([`call`]) and prints the answer ([`print`]). A command whose answer is not a JSON list or
+//! object (the usage report, also CSV) makes the call with [`run_with`] and shows the body
+//! itself, with [`table`] for its rows.
 //!
 //! The gateway comes from `--url` or `PORTCULLIS_URL`, the admin credential from `--admin-key`
 //! or `PORTCULLIS_ADMIN_KEY`: the master key, an admin user's virtual key, or an OIDC token.
@@ -20,6 +22,7 @@ pub mod credentials;
 pub mod keys;
 pub mod orgs;
 pub mod teams;
+pub mod usage;
 pub mod users;
 
 /// How to reach the admin API; flattened into every resource's arguments.
@@ -73,6 +76,22 @@ impl Call {
 
 /// Runs `call` against the gateway `connection` names and prints the answer.
 pub fn run(connection: &Connection, call: Call) -> ExitCode {
+    run_with(connection, &call, "application/json", |body| {
+        let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        print(connection.json, &call, &answer);
+        Ok(())
+    })
+}
+
+/// Runs `call` asking for the media type `accept`, and hands the body of a successful answer
+/// to `show`. A failure (no credential, no answer, an error status, or `show`'s) is printed
+/// on standard error and exits 1.
+pub fn run_with(
+    connection: &Connection,
+    call: &Call,
+    accept: &'static str,
+    show: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> ExitCode {
     let Some(admin_key) = connection.admin_key.as_deref() else {
         eprintln!("portcullis: give the admin credential with --admin-key or PORTCULLIS_ADMIN_KEY");
         return ExitCode::FAILURE;
@@ -88,11 +107,11 @@ pub fn run(connection: &Connection, call: Call) -> ExitCode {
         }
     };
     let base = connection.url.trim_end_matches('/');
-    match runtime.block_on(self::call(base, admin_key, &call)) {
-        Ok(answer) => {
-            print(connection.json, &call, &answer);
-            ExitCode::SUCCESS
-        }
+    match runtime
+        .block_on(self::call(base, admin_key, call, accept))
+        .and_then(|body| show(&body))
+    {
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("portcullis: {message}");
             ExitCode::FAILURE
@@ -146,7 +165,13 @@ impl Paging {
     }
 }
 
-async fn call(base: &str, admin_key: &str, call: &Call) -> Result<Value, String> {
+/// Makes `call`; the body of a successful answer, or the error's message.
+async fn call(
+    base: &str,
+    admin_key: &str,
+    call: &Call,
+    accept: &'static str,
+) -> Result<Bytes, String> {
     let http = client::build(Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let uri: http::Uri = format!("{base}{}", call.path)
         .parse()
@@ -160,6 +185,7 @@ async fn call(base: &str, admin_key: &str, call: &Call) -> Result<Value, String>
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
+    headers.insert(header::ACCEPT, http::HeaderValue::from_static(accept));
     let mut auth = http::HeaderValue::try_from(format!("Bearer {admin_key}"))
         .map_err(|_| "the admin key is not a valid header value".to_owned())?;
     auth.set_sensitive(true);
@@ -175,12 +201,12 @@ async fn call(base: &str, admin_key: &str, call: &Call) -> Result<Value, String>
         .await
         .map_err(|e| format!("reading the answer: {e}"))?
         .to_bytes();
-    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !status.is_success() {
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let message = value["error"]["message"].as_str().unwrap_or("no message");
         return Err(format!("{status}: {message}"));
     }
-    Ok(value)
+    Ok(body)
 }
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
@@ -217,7 +243,7 @@ fn print(json: bool, call: &Call, answer: &Value) {
 }
 
 /// `rows` as a text table with `columns`, each column as wide as its widest cell.
-fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
+pub fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| columns.iter().map(|(_, k)| cell(&r[*k])).collect())

@@ -136,6 +136,8 @@ conformance!(
     timestamps_are_utc,
     usage_batches_are_idempotent,
     usage_order_paging_and_filters,
+    usage_summary_groups,
+    usage_summary_filters,
 );
 
 /// Rows as they were before migration 0002 (no role) and rows written by hand, which only raw

@@ -8,10 +8,12 @@ use time::{Duration, OffsetDateTime};
 mod keys;
 mod listing;
 mod usage;
+mod usage_summary;
 
 pub use keys::*;
 pub use listing::*;
 pub use usage::*;
+pub use usage_summary::*;
 
 fn assert_not_found<T: std::fmt::Debug>(r: Result<T>) {
     assert!(
