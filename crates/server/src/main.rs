@@ -1,6 +1,7 @@
 //! `portcullis`: the gateway binary. Parses the command line and hands over to the command.
 
 mod admin;
+mod budget_seed;
 mod cli;
 mod cli_admin;
 mod cli_secrets;

@@ -122,7 +122,13 @@ async fn serve(
     let ledger = portcullis_limits::build_ledger(&config.limits.backend)
         .context("building the budgets' ledger (limits.redis)")?;
     let alerts = Arc::new(BudgetAlerts::new(Some(http.clone())));
-    gateway.set_budgets(Budgets::new(ledger, None, alerts));
+    // With a store, a budget window this process has not used yet starts from the store's
+    // records of it.
+    let source = stored.store.clone().map(|store| {
+        Arc::new(crate::budget_seed::StoreSpend(store))
+            as Arc<dyn portcullis_core::pipeline::budgets::SpendSource>
+    });
+    gateway.set_budgets(Budgets::new(ledger, source, alerts));
     let (stop_tx, stop_rx) = watch::channel(false);
     if !config.credential_uses.is_empty() {
         tracing::info!(

@@ -170,3 +170,56 @@ async fn rule_budgets_match_scopes_and_models() {
         assert_eq!(chat(&gw, TEST_KEY).await.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn a_restarted_gateway_seeds_its_budgets_from_the_stores_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let upstream = MockUpstream::openai().await.unwrap();
+    let yaml = budgeted(
+        &upstream.base_url(),
+        "budgets: [{ max_usd: 0.30, period: monthly }]",
+        "",
+    )
+    .replace(
+        "auth:\n",
+        &format!(
+            "store: {{ sqlite: \"{}\" }}\nauth:\n  hashing_secret: {}\n  master_key: sk-master-0123456789\n",
+            db.display(),
+            common::HASHING_SECRET
+        ),
+    );
+    let mut gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(chat(&gw, TEST_KEY).await.status(), 200);
+    }
+    // Wait until both records are in the store ($0.24).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let report: Value = client()
+            .get(gw.url("/admin/v1/usage"))
+            .bearer_auth("sk-master-0123456789")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if report["totals"]["requests"] == 2 {
+            assert_eq!(report["totals"]["cost_usd"], "0.240000", "{report}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.signal("KILL").unwrap();
+    gw.wait_exit(Duration::from_secs(5)).await;
+    // A new process (its ledger in memory, empty) starts the month at $0.24, not at zero: the
+    // next request's estimate no longer fits.
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let r = chat(&gw, TEST_KEY).await;
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("$0.24 of its monthly budget"), "{message}");
+}
