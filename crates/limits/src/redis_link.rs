@@ -153,8 +153,14 @@ impl Link {
     }
 
     /// Redis could not answer a call that the failure policy decides: `Ok` to admit without
-    /// limits (`fail_open`), else [`LimitError::Unavailable`]; either is counted.
+    /// limits (`fail_open`), else [`LimitError::Unavailable`]; either is counted, here and in
+    /// the metric `portcullis_limiter_unavailable_total{policy}`.
     pub fn unavailable(&self, why: String) -> Result<(), LimitError> {
+        let policy = match self.policy {
+            FailurePolicy::FailOpen => "fail_open",
+            FailurePolicy::FailClosed => "fail_closed",
+        };
+        metrics::counter!("portcullis_limiter_unavailable_total", "policy" => policy).increment(1);
         match self.policy {
             FailurePolicy::FailOpen => {
                 self.health

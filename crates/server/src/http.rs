@@ -27,6 +27,8 @@ const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub max_body_bytes: usize,
+    /// The metrics page's source (`None`: metrics are off).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(list_models))
         .route("/v1/models/{*id}", get(get_model))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -118,6 +121,10 @@ async fn get_model(
     let id = request_id(&headers);
     let reply = pipeline::list_models(&state.gateway, &id, &headers, Some(&model)).await;
     tagged(render(reply, Dialect::OpenAi), &id)
+}
+
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    crate::metrics::render(state.metrics.as_ref())
 }
 
 async fn healthz(headers: HeaderMap) -> Response {

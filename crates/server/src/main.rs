@@ -8,6 +8,7 @@ mod cli_secrets;
 mod http;
 mod listener;
 mod logging;
+mod metrics;
 mod reload;
 mod serve;
 mod stored_credentials;

@@ -114,6 +114,8 @@ async fn serve(
     access_log: Option<Arc<dyn AccessLog>>,
 ) -> anyhow::Result<()> {
     let http = client::build(config.server.connect_timeout).context("building the HTTP client")?;
+    // Before anything records a metric.
+    let metrics = crate::metrics::install();
     let gateway = Arc::new(Gateway::new(Runtime::build(&config, &http), access_log));
     // The limiter's backend is read at start only (its counters live as long as the process).
     let limiter = portcullis_limits::build(&config.limits.backend)
@@ -214,6 +216,7 @@ async fn serve(
     let state = AppState {
         gateway,
         max_body_bytes: config.server.max_body_bytes,
+        metrics,
     };
     let mut app = router(state);
     if let Some(admin) = admin {

@@ -147,6 +147,14 @@ async fn a_soft_budget_alerts_but_never_refuses() {
         .filter(|l| l["message"] == "budget alert")
         .count();
     assert_eq!(alerts, 2);
+    let page = client().get(gw.url("/metrics")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    for threshold in ["50", "100"] {
+        let line = format!(
+            r#"portcullis_budget_alerts_total{{period="monthly",threshold="{threshold}"}} 1"#
+        );
+        assert!(page.contains(&line), "{line} in {page}");
+    }
 }
 
 #[tokio::test]

@@ -355,6 +355,13 @@ async fn unreachable_redis_fails_closed_with_503_or_open_as_configured() {
                 .await,
                 "a warning is logged"
             );
+            let page = client().get(gw.url("/metrics")).send().await.unwrap();
+            assert_eq!(page.status(), 200);
+            let page = page.text().await.unwrap();
+            assert!(
+                page.contains(r#"portcullis_limiter_unavailable_total{policy="fail_open"} 1"#),
+                "{page}"
+            );
         }
     }
 }

@@ -264,13 +264,20 @@ async fn reserve(
             ctx.reservation = Some(admission.reservation);
             Ok(())
         }
-        Ok(Decision::Refused(refusal)) => Err(GatewayError::RateLimited(Box::new(LimitExceeded {
-            scope: refusal.key,
-            dimension: refusal.dimension,
-            limit: refusal.limit,
-            estimate: tokens,
-            retry: refusal.retry,
-        }))),
+        Ok(Decision::Refused(refusal)) => {
+            metrics::counter!(
+                "portcullis_ratelimit_refusals_total",
+                "dimension" => refusal.dimension.as_str()
+            )
+            .increment(1);
+            Err(GatewayError::RateLimited(Box::new(LimitExceeded {
+                scope: refusal.key,
+                dimension: refusal.dimension,
+                limit: refusal.limit,
+                estimate: tokens,
+                retry: refusal.retry,
+            })))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "rate limits unavailable: request refused (fail_closed)");
             Err(GatewayError::LimiterUnavailable)

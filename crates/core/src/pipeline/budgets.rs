@@ -280,6 +280,11 @@ pub async fn admit(
                 .position(|c| c.name == over.counter)
                 .and_then(|i| scopes.get(i))
                 .ok_or_else(|| GatewayError::Internal("budget counter mismatch".into()))?;
+            metrics::counter!(
+                "portcullis_budget_refusals_total",
+                "period" => scoped.budget.period.as_str()
+            )
+            .increment(1);
             Err(GatewayError::BudgetExceeded(Box::new(BudgetExceeded {
                 scope: scoped.scope.clone(),
                 period: scoped.budget.period,
