@@ -149,6 +149,7 @@ mod tests {
         let org = store
             .create_org(NewOrg {
                 name: "acme".into(),
+                ..NewOrg::default()
             })
             .await
             .unwrap();
@@ -156,6 +157,7 @@ mod tests {
             .create_team(NewTeam {
                 org_id: org.id.clone(),
                 name: "search".into(),
+                ..NewTeam::default()
             })
             .await
             .unwrap();

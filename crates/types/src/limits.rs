@@ -141,7 +141,9 @@ impl BudgetSpec {
 pub fn validate_budgets(budgets: &[BudgetSpec]) -> Result<(), String> {
     let mut seen = Vec::with_capacity(budgets.len());
     for (i, budget) in budgets.iter().enumerate() {
-        budget.validate().map_err(|e| format!("budgets[{i}]: {e}"))?;
+        budget
+            .validate()
+            .map_err(|e| format!("budgets[{i}]: {e}"))?;
         if seen.contains(&budget.period) {
             return Err(format!(
                 "budgets[{i}]: a second {} budget (one per period)",

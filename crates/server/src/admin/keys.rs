@@ -148,6 +148,7 @@ async fn create(
             allowed_endpoints: wire::endpoints(req.allowed_endpoints)?,
             expires_at: req.expires_at,
             enabled: true,
+            ..NewKey::default()
         })
         .await?;
     reload_keys(&s).await;
@@ -254,6 +255,7 @@ async fn update(
         allowed_endpoints: req.allowed_endpoints.map(wire::endpoints).transpose()?,
         expires_at: req.expires_at,
         enabled: req.enabled,
+        ..KeyUpdate::default()
     };
     let key = s.store.update_key(&id, update).await?;
     reload_keys(&s).await;

@@ -44,7 +44,11 @@ async fn create(
     caller.create_org()?;
     let req: Create = wire::body(&raw)?;
     let name = wire::name("name", req.name)?;
-    let org = s.store.create_org(NewOrg { name }).await?;
+    let new = NewOrg {
+        name,
+        ..NewOrg::default()
+    };
+    let org = s.store.create_org(new).await?;
     Ok((StatusCode::CREATED, axum::Json(org)).into_response())
 }
 
@@ -142,6 +146,7 @@ async fn update(
     let req: Update = wire::body(&raw)?;
     let update = OrgUpdate {
         name: wire::opt_name("name", req.name)?,
+        ..OrgUpdate::default()
     };
     Ok(axum::Json(s.store.update_org(&id, update).await?).into_response())
 }

@@ -272,6 +272,8 @@ mod tests {
             id: id.into(),
             org_id: org.into(),
             name: id.into(),
+            limits: Default::default(),
+            budgets: vec![],
             created_at: t,
             updated_at: t,
         }
@@ -285,6 +287,8 @@ mod tests {
             name: id.into(),
             email: None,
             role,
+            limits: Default::default(),
+            budgets: vec![],
             created_at: t,
             updated_at: t,
         }

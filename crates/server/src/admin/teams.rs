@@ -62,6 +62,7 @@ async fn create(
     let new = NewTeam {
         org_id: req.org_id,
         name,
+        ..NewTeam::default()
     };
     let team = s.store.create_team(new).await?;
     Ok((StatusCode::CREATED, axum::Json(team)).into_response())
@@ -162,6 +163,7 @@ async fn update(
     let req: Update = wire::body(&raw)?;
     let update = TeamUpdate {
         name: wire::opt_name("name", req.name)?,
+        ..TeamUpdate::default()
     };
     Ok(axum::Json(s.store.update_team(&id, update).await?).into_response())
 }

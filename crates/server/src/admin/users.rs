@@ -63,6 +63,7 @@ async fn create(
         name,
         email,
         role,
+        ..NewUser::default()
     };
     let user = s.store.create_user(new).await?;
     Ok((StatusCode::CREATED, axum::Json(user)).into_response())
@@ -166,6 +167,7 @@ async fn update(
             .map(|e| e.map(wire::email).transpose())
             .transpose()?,
         role,
+        ..UserUpdate::default()
     };
     Ok(axum::Json(s.store.update_user(&id, update).await?).into_response())
 }

@@ -7,10 +7,12 @@ use time::{Duration, OffsetDateTime};
 
 mod keys;
 mod listing;
+mod quotas;
 mod usage;
 
 pub use keys::*;
 pub use listing::*;
+pub use quotas::*;
 pub use usage::*;
 
 fn assert_not_found<T: std::fmt::Debug>(r: Result<T>) {
@@ -35,13 +37,18 @@ fn assert_invalid_ref<T: std::fmt::Debug>(r: Result<T>) {
 }
 
 async fn org(s: &dyn Store, name: &str) -> Organization {
-    s.create_org(NewOrg { name: name.into() }).await.unwrap()
+    let new = NewOrg {
+        name: name.into(),
+        ..NewOrg::default()
+    };
+    s.create_org(new).await.unwrap()
 }
 
 async fn team(s: &dyn Store, org_id: &str, name: &str) -> Team {
     s.create_team(NewTeam {
         org_id: org_id.into(),
         name: name.into(),
+        ..NewTeam::default()
     })
     .await
     .unwrap()
@@ -99,6 +106,7 @@ pub async fn org_crud(s: &dyn Store) {
             &o.id,
             OrgUpdate {
                 name: Some("acme2".into()),
+                ..OrgUpdate::default()
             },
         )
         .await
@@ -132,6 +140,7 @@ pub async fn team_crud(s: &dyn Store) {
             &t.id,
             TeamUpdate {
                 name: Some("ads".into()),
+                ..TeamUpdate::default()
             },
         )
         .await
@@ -152,6 +161,7 @@ pub async fn user_crud(s: &dyn Store) {
         name: "ada".into(),
         email: Some("a@x".into()),
         role: Role::TeamAdmin,
+        ..NewUser::default()
     };
     let u = s.create_user(new).await.unwrap();
     assert_eq!(u.email.as_deref(), Some("a@x"));
@@ -196,6 +206,7 @@ pub async fn user_roles(s: &dyn Store) {
             name: role.to_string(),
             email: None,
             role,
+            ..NewUser::default()
         };
         let u = s.create_user(new).await.unwrap();
         assert_eq!(u.role, role);
@@ -269,6 +280,7 @@ pub async fn key_crud(s: &dyn Store) {
         allowed_endpoints: Some(vec!["/v1/embeddings".into()]),
         expires_at: Some(None),
         enabled: Some(false),
+        ..KeyUpdate::default()
     };
     let k2 = s.update_key(&k.id, update).await.unwrap();
     assert_eq!(k2.name, "renamed");
@@ -387,6 +399,7 @@ pub async fn unique_violations(s: &dyn Store) {
     assert_conflict(
         s.create_org(NewOrg {
             name: "acme".into(),
+            ..NewOrg::default()
         })
         .await,
     );
@@ -396,6 +409,7 @@ pub async fn unique_violations(s: &dyn Store) {
             &other.id,
             OrgUpdate {
                 name: Some("acme".into()),
+                ..OrgUpdate::default()
             },
         )
         .await,
@@ -406,6 +420,7 @@ pub async fn unique_violations(s: &dyn Store) {
         s.create_team(NewTeam {
             org_id: o.id.clone(),
             name: "search".into(),
+            ..NewTeam::default()
         })
         .await,
     );
@@ -449,6 +464,7 @@ pub async fn invalid_references(s: &dyn Store) {
         s.create_team(NewTeam {
             org_id: missing.clone(),
             name: "t".into(),
+            ..NewTeam::default()
         })
         .await,
     );
