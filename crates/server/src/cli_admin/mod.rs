@@ -1,7 +1,9 @@
 //! `portcullis orgs|teams|users|keys|credentials ...`: the admin API of a running gateway from the command
 //! line, with readable tables or `--json`. Each resource's subcommands live in their own module
 //! and only say which call to make and which columns to show; this module makes the call
-//! ([`call`]) and prints the answer ([`print`]).
+//! ([`call`]; an update that keeps part of the quotas reads the object first, [`run_update`])
+//! and prints the answer ([`print`]). The quota options all four resources share are in
+//! `quota`.
 //!
 //! The gateway comes from `--url` or `PORTCULLIS_URL`, the admin credential from `--admin-key`
 //! or `PORTCULLIS_ADMIN_KEY`: the master key, an admin user's virtual key, or an OIDC token.
@@ -14,11 +16,12 @@ use clap::Args;
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use portcullis_core::provider::client;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub mod credentials;
 pub mod keys;
 pub mod orgs;
+pub mod quota;
 pub mod teams;
 pub mod users;
 
@@ -73,6 +76,44 @@ impl Call {
 
 /// Runs `call` against the gateway `connection` names and prints the answer.
 pub fn run(connection: &Connection, call: Call) -> ExitCode {
+    run_with(connection, |base, admin_key| async move {
+        let answer = self::call(base, admin_key, &call).await?;
+        Ok((call, answer))
+    })
+}
+
+/// Runs an update (`PATCH path` with `body` and the quota changes `quotas`) and prints the
+/// answer. When the changes keep part of the stored quotas (`--rpm` keeps the other limits,
+/// `--budget` the budgets of other periods), the object is read first and they are applied to
+/// what it holds; a change made by someone else in between is overwritten.
+pub fn run_update(
+    connection: &Connection,
+    path: String,
+    mut body: Map<String, Value>,
+    quotas: &quota::QuotaUpdateArgs,
+    columns: &'static [(&'static str, &'static str)],
+) -> ExitCode {
+    run_with(connection, |base, admin_key| async move {
+        let current = if quotas.needs_current() {
+            let read = Call::new(Method::GET, path.clone(), None, columns);
+            Some(self::call(base, admin_key, &read).await?)
+        } else {
+            None
+        };
+        quotas.add_to(current.as_ref(), &mut body)?;
+        let call = Call::new(Method::PATCH, path, Some(Value::Object(body)), columns);
+        let answer = self::call(base, admin_key, &call).await?;
+        Ok((call, answer))
+    })
+}
+
+/// Makes the calls `calls` makes (with the gateway's base URL and the admin credential) and
+/// prints the answer of the last.
+fn run_with<'a, F, Fut>(connection: &'a Connection, calls: F) -> ExitCode
+where
+    F: FnOnce(&'a str, &'a str) -> Fut,
+    Fut: Future<Output = Result<(Call, Value), String>>,
+{
     let Some(admin_key) = connection.admin_key.as_deref() else {
         eprintln!("portcullis: give the admin credential with --admin-key or PORTCULLIS_ADMIN_KEY");
         return ExitCode::FAILURE;
@@ -88,8 +129,8 @@ pub fn run(connection: &Connection, call: Call) -> ExitCode {
         }
     };
     let base = connection.url.trim_end_matches('/');
-    match runtime.block_on(self::call(base, admin_key, &call)) {
-        Ok(answer) => {
+    match runtime.block_on(calls(base, admin_key)) {
+        Ok((call, answer)) => {
             print(connection.json, &call, &answer);
             ExitCode::SUCCESS
         }
@@ -98,6 +139,12 @@ pub fn run(connection: &Connection, call: Call) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reports a problem found before any call, as a failed call is reported.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("portcullis: {message}");
+    ExitCode::FAILURE
 }
 
 /// Percent-encodes a value for a path segment or query value.
@@ -220,7 +267,7 @@ fn print(json: bool, call: &Call, answer: &Value) {
 fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|(_, k)| cell(&r[*k])).collect())
+        .map(|r| columns.iter().map(|(_, k)| cell(k, &r[*k])).collect())
         .collect();
     let widths: Vec<usize> = columns
         .iter()
@@ -249,7 +296,17 @@ fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
     out.join("\n")
 }
 
-fn cell(v: &Value) -> String {
+/// The cell of field `name` with value `v`.
+fn cell(name: &str, v: &Value) -> String {
+    let quota = match name {
+        "limits" => quota::limits_cell(v),
+        "budgets" => quota::budgets_cell(v),
+        _ => None,
+    };
+    quota.unwrap_or_else(|| plain_cell(v))
+}
+
+fn plain_cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -262,7 +319,7 @@ fn cell(v: &Value) -> String {
         Value::Object(o) if o.is_empty() => "-".to_owned(),
         Value::Object(o) => o
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .map(|(k, v)| format!("{k}={}", plain_cell(v)))
             .collect::<Vec<_>>()
             .join(","),
         other => other.to_string(),
@@ -278,8 +335,10 @@ mod tests {
     #[test]
     fn tables_align_and_render_every_kind_of_cell() {
         let rows = [
-            json!({"id": "1", "models": [], "labels": {"env": "prod"}, "on": true}),
-            json!({"id": "22", "models": ["a", "b"], "labels": {}, "on": null}),
+            json!({"id": "1", "models": [], "labels": {"env": "prod"}, "on": true,
+                "limits": {"rpm": 5}, "budgets": [{"max_usd": 2.5, "period": "total"}]}),
+            json!({"id": "22", "models": ["a", "b"], "labels": {}, "on": null,
+                "limits": {}, "budgets": []}),
         ];
         let rows: Vec<&Value> = rows.iter().collect();
         let t = table(
@@ -288,12 +347,16 @@ mod tests {
                 ("MODELS", "models"),
                 ("LABELS", "labels"),
                 ("ON", "on"),
+                ("LIMITS", "limits"),
+                ("BUDGETS", "budgets"),
             ],
             &rows,
         );
         assert_eq!(
             t,
-            "ID  MODELS  LABELS    ON\n1   any     env=prod  true\n22  a,b     -         -"
+            "ID  MODELS  LABELS    ON    LIMITS  BUDGETS\n\
+             1   any     env=prod  true  rpm=5   total:2.5\n\
+             22  a,b     -         -     -       -"
         );
     }
 
