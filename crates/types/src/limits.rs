@@ -205,7 +205,7 @@ mod tests {
             alerts: vec![],
             hard: false,
         };
-        assert!(validate_budgets(&[day.clone()]).is_ok());
+        assert!(validate_budgets(std::slice::from_ref(&day)).is_ok());
         let err = validate_budgets(&[day.clone(), day]).unwrap_err();
         assert!(err.contains("one per period"), "{err}");
     }
