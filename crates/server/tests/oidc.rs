@@ -379,6 +379,7 @@ async fn admin_gateway(dir: &std::path::Path, oidc: &str) -> (MockUpstream, Gate
     store
         .create_org(NewOrg {
             name: "acme".into(),
+            ..NewOrg::default()
         })
         .await
         .unwrap();

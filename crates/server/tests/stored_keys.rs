@@ -52,6 +52,7 @@ async fn store_with_team(path: &std::path::Path) -> (SqliteStore, portcullis_sto
     let org = store
         .create_org(NewOrg {
             name: "acme".into(),
+            ..NewOrg::default()
         })
         .await
         .unwrap();
@@ -59,6 +60,7 @@ async fn store_with_team(path: &std::path::Path) -> (SqliteStore, portcullis_sto
         .create_team(NewTeam {
             org_id: org.id,
             name: "search".into(),
+            ..NewTeam::default()
         })
         .await
         .unwrap();

@@ -10,8 +10,8 @@
 //! SQLite accepts too) and the same conformance suite (`tests/conformance`). They differ only in
 //! column types, which their own migrations declare (`migrations/sqlite`, `migrations/postgres`):
 //! timestamps are TIMESTAMPTZ on PostgreSQL and integer microseconds on SQLite, booleans are
-//! BOOLEAN or INTEGER, bytes are BYTEA or BLOB. Labels and lists are JSON text on both: the store
-//! never queries inside them.
+//! BOOLEAN or INTEGER, bytes are BYTEA or BLOB. Labels, lists and quotas are JSON text on both:
+//! the store never queries inside them.
 //!
 //! Queries are built at run time (`sqlx::query` with binds), not with the compile-time checked
 //! macros, which would need a live database to build.
@@ -74,6 +74,10 @@ pub trait Store: UsageStore + Send + Sync + fmt::Debug {
     async fn update_user(&self, id: &str, update: UserUpdate) -> Result<User>;
     async fn delete_user(&self, id: &str) -> Result<()>;
     async fn list_users(&self, filter: &UserFilter, page: &PageRequest) -> Result<Page<User>>;
+
+    /// The quotas of every organization, team and user that has one, in one query: the key
+    /// table's refresh reads them every second to give each key those of its scopes.
+    async fn list_quotas(&self) -> Result<QuotaTable>;
 
     /// Stores a new key. Its user, if any, must belong to its team.
     async fn create_key(&self, new: NewKey) -> Result<VirtualKey>;

@@ -4,11 +4,15 @@
 //!
 //! Secrets never print: `Debug` of a key or a credential shows the length of each digest,
 //! ciphertext and wrapped key, never the bytes.
+//!
+//! Organizations, teams, users and keys each carry their quotas: rate limits
+//! ([`LimitRules`]) and money budgets ([`BudgetSpec`]), empty when they have none. All the
+//! scopes of a request apply at once, so a narrower scope only narrows what a wider one allows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-pub use portcullis_types::Role;
+pub use portcullis_types::{BudgetPeriod, BudgetSpec, LimitRules, Role};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -32,10 +36,14 @@ pub fn normalize(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// An organization: the top of the tenancy tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Organization {
     pub id: String,
     pub name: String,
+    /// Rate limits; `{}` when there are none.
+    pub limits: LimitRules,
+    /// Money budgets, at most one per period; `[]` when there are none.
+    pub budgets: Vec<BudgetSpec>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -43,11 +51,15 @@ pub struct Organization {
 }
 
 /// A team: belongs to one organization; its name is unique within it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Team {
     pub id: String,
     pub org_id: String,
     pub name: String,
+    /// Rate limits; `{}` when there are none.
+    pub limits: LimitRules,
+    /// Money budgets, at most one per period; `[]` when there are none.
+    pub budgets: Vec<BudgetSpec>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -56,13 +68,17 @@ pub struct Team {
 
 /// A user: a member of one team; the name is unique within the team. Its role says what it
 /// may do through the admin API (with a key of its own), within its team or organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub team_id: String,
     pub name: String,
     pub email: Option<String>,
     pub role: Role,
+    /// Rate limits; `{}` when there are none.
+    pub limits: LimitRules,
+    /// Money budgets, at most one per period; `[]` when there are none.
+    pub budgets: Vec<BudgetSpec>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -72,7 +88,7 @@ pub struct User {
 /// A virtual key. The secret itself is never stored: `digest` is its keyed hash (HMAC-SHA256
 /// with the server secret, computed by the caller). `public_id` is the recognisable, unique part
 /// shown in the key itself, so a leaked key can be found and revoked.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VirtualKey {
     pub id: String,
     pub public_id: String,
@@ -87,6 +103,11 @@ pub struct VirtualKey {
     pub allowed_models: Vec<String>,
     /// Endpoints this key may call; empty means no restriction.
     pub allowed_endpoints: Vec<String>,
+    /// Rate limits of the key itself; `{}` when there are none. They apply with those of its
+    /// user, team and organization, so they can only narrow what those allow.
+    pub limits: LimitRules,
+    /// Money budgets of the key itself, at most one per period; `[]` when there are none.
+    pub budgets: Vec<BudgetSpec>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     pub enabled: bool,
@@ -130,6 +151,8 @@ impl fmt::Debug for VirtualKey {
             .field("labels", &self.labels)
             .field("allowed_models", &self.allowed_models)
             .field("allowed_endpoints", &self.allowed_endpoints)
+            .field("limits", &self.limits)
+            .field("budgets", &self.budgets)
             .field("expires_at", &self.expires_at)
             .field("enabled", &self.enabled)
             .field("created_at", &self.created_at)
@@ -187,6 +210,8 @@ pub struct NewKey {
     pub labels: BTreeMap<String, String>,
     pub allowed_models: Vec<String>,
     pub allowed_endpoints: Vec<String>,
+    pub limits: LimitRules,
+    pub budgets: Vec<BudgetSpec>,
     pub expires_at: Option<OffsetDateTime>,
     pub enabled: bool,
 }
@@ -212,6 +237,10 @@ pub struct KeyUpdate {
     pub allowed_endpoints: Option<Vec<String>>,
     pub expires_at: Option<Option<OffsetDateTime>>,
     pub enabled: Option<bool>,
+    /// New rate limits, replacing the old ones (`Some(LimitRules::default())` removes them).
+    pub limits: Option<LimitRules>,
+    /// New budgets, replacing the old ones (`Some(vec![])` removes them).
+    pub budgets: Option<Vec<BudgetSpec>>,
 }
 
 /// What creating a provider credential takes. The caller chooses the id (a [`new_id`]) because
@@ -377,12 +406,18 @@ pub struct CredentialFilter {
 #[derive(Debug, Clone, Default)]
 pub struct NewOrg {
     pub name: String,
+    pub limits: LimitRules,
+    pub budgets: Vec<BudgetSpec>,
 }
 
 /// A change to an organization.
 #[derive(Debug, Clone, Default)]
 pub struct OrgUpdate {
     pub name: Option<String>,
+    /// New rate limits, replacing the old ones (`Some(LimitRules::default())` removes them).
+    pub limits: Option<LimitRules>,
+    /// New budgets, replacing the old ones (`Some(vec![])` removes them).
+    pub budgets: Option<Vec<BudgetSpec>>,
 }
 
 /// What creating a team takes.
@@ -390,12 +425,18 @@ pub struct OrgUpdate {
 pub struct NewTeam {
     pub org_id: String,
     pub name: String,
+    pub limits: LimitRules,
+    pub budgets: Vec<BudgetSpec>,
 }
 
 /// A change to a team. A team stays in its organization.
 #[derive(Debug, Clone, Default)]
 pub struct TeamUpdate {
     pub name: Option<String>,
+    /// New rate limits, replacing the old ones (`Some(LimitRules::default())` removes them).
+    pub limits: Option<LimitRules>,
+    /// New budgets, replacing the old ones (`Some(vec![])` removes them).
+    pub budgets: Option<Vec<BudgetSpec>>,
 }
 
 /// What creating a user takes. The default role is `member`, as in the database.
@@ -405,6 +446,8 @@ pub struct NewUser {
     pub name: String,
     pub email: Option<String>,
     pub role: Role,
+    pub limits: LimitRules,
+    pub budgets: Vec<BudgetSpec>,
 }
 
 impl Default for NewUser {
@@ -414,6 +457,8 @@ impl Default for NewUser {
             name: String::new(),
             email: None,
             role: Role::Member,
+            limits: LimitRules::default(),
+            budgets: Vec::new(),
         }
     }
 }
@@ -424,6 +469,10 @@ pub struct UserUpdate {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
     pub role: Option<Role>,
+    /// New rate limits, replacing the old ones (`Some(LimitRules::default())` removes them).
+    pub limits: Option<LimitRules>,
+    /// New budgets, replacing the old ones (`Some(vec![])` removes them).
+    pub budgets: Option<Vec<BudgetSpec>>,
 }
 
 #[cfg(test)]
@@ -442,6 +491,8 @@ mod tests {
             labels: BTreeMap::new(),
             allowed_models: vec![],
             allowed_endpoints: vec![],
+            limits: LimitRules::default(),
+            budgets: vec![],
             expires_at: None,
             enabled: true,
             created_at: now(),
@@ -513,6 +564,30 @@ mod tests {
             (vec!["a", "b"], Some("b"))
         );
     }
+}
+
+/// The quotas of one organization, team or user, as [`Store::list_quotas`](crate::Store)
+/// returns them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredQuota {
+    pub limits: LimitRules,
+    pub budgets: Vec<BudgetSpec>,
+}
+
+impl StoredQuota {
+    /// Whether there is neither a limit nor a budget.
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty() && self.budgets.is_empty()
+    }
+}
+
+/// The organizations, teams and users that have a quota, by id (those without one are absent),
+/// for the in-memory key table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuotaTable {
+    pub orgs: HashMap<String, StoredQuota>,
+    pub teams: HashMap<String, StoredQuota>,
+    pub users: HashMap<String, StoredQuota>,
 }
 
 /// Filters on usage records; each given field must match exactly.

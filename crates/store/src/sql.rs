@@ -14,12 +14,13 @@
 //! inside the impl), so the method macros pass their tokens along: `impl_store!` calls
 //! `tenancy_methods!`, which hands its methods to `key_methods!`, which writes the impl.
 
-pub(crate) const ORG_COLS: &str = "id, name, created_at, updated_at";
-pub(crate) const TEAM_COLS: &str = "id, org_id, name, created_at, updated_at";
-pub(crate) const USER_COLS: &str = "id, team_id, name, email, role, created_at, updated_at";
+pub(crate) const ORG_COLS: &str = "id, name, limits, budgets, created_at, updated_at";
+pub(crate) const TEAM_COLS: &str = "id, org_id, name, limits, budgets, created_at, updated_at";
+pub(crate) const USER_COLS: &str =
+    "id, team_id, name, email, role, limits, budgets, created_at, updated_at";
 pub(crate) const KEY_COLS: &str = "id, public_id, digest, name, team_id, user_id, labels, \
-    allowed_models, allowed_endpoints, expires_at, enabled, created_at, updated_at, revoked_at, \
-    previous_digest, previous_valid_until";
+    allowed_models, allowed_endpoints, limits, budgets, expires_at, enabled, created_at, \
+    updated_at, revoked_at, previous_digest, previous_valid_until";
 pub(crate) const CRED_COLS: &str =
     "id, name, provider, ciphertext, wrapped_key, key_id, created_at, updated_at";
 
@@ -68,6 +69,8 @@ macro_rules! impl_store {
                 Ok(Organization {
                     id: r.try_get("id").map_err(backend)?,
                     name: r.try_get("name").map_err(backend)?,
+                    limits: from_json(r.try_get("limits").map_err(backend)?)?,
+                    budgets: from_json(r.try_get("budgets").map_err(backend)?)?,
                     created_at: r.try_get::<Ts, _>("created_at").map_err(backend)?.0,
                     updated_at: r.try_get::<Ts, _>("updated_at").map_err(backend)?.0,
                 })
@@ -78,6 +81,8 @@ macro_rules! impl_store {
                     id: r.try_get("id").map_err(backend)?,
                     org_id: r.try_get("org_id").map_err(backend)?,
                     name: r.try_get("name").map_err(backend)?,
+                    limits: from_json(r.try_get("limits").map_err(backend)?)?,
+                    budgets: from_json(r.try_get("budgets").map_err(backend)?)?,
                     created_at: r.try_get::<Ts, _>("created_at").map_err(backend)?.0,
                     updated_at: r.try_get::<Ts, _>("updated_at").map_err(backend)?.0,
                 })
@@ -90,6 +95,8 @@ macro_rules! impl_store {
                     name: r.try_get("name").map_err(backend)?,
                     email: r.try_get("email").map_err(backend)?,
                     role: crate::sql::role(r.try_get("role").map_err(backend)?)?,
+                    limits: from_json(r.try_get("limits").map_err(backend)?)?,
+                    budgets: from_json(r.try_get("budgets").map_err(backend)?)?,
                     created_at: r.try_get::<Ts, _>("created_at").map_err(backend)?.0,
                     updated_at: r.try_get::<Ts, _>("updated_at").map_err(backend)?.0,
                 })
@@ -112,6 +119,8 @@ macro_rules! impl_store {
                     labels: from_json(r.try_get("labels").map_err(backend)?)?,
                     allowed_models: from_json(r.try_get("allowed_models").map_err(backend)?)?,
                     allowed_endpoints: from_json(r.try_get("allowed_endpoints").map_err(backend)?)?,
+                    limits: from_json(r.try_get("limits").map_err(backend)?)?,
+                    budgets: from_json(r.try_get("budgets").map_err(backend)?)?,
                     expires_at: ts_opt(r, "expires_at")?,
                     enabled: r.try_get("enabled").map_err(backend)?,
                     created_at: r.try_get::<Ts, _>("created_at").map_err(backend)?.0,
@@ -120,6 +129,18 @@ macro_rules! impl_store {
                     previous_digest: r.try_get("previous_digest").map_err(backend)?,
                     previous_valid_until: ts_opt(r, "previous_valid_until")?,
                 })
+            }
+
+            /// One row of `list_quotas`: which table (`org`, `team`, `user`), the id, the quota.
+            pub(super) fn quota(r: &R) -> crate::Result<(String, String, StoredQuota)> {
+                Ok((
+                    r.try_get("scope").map_err(backend)?,
+                    r.try_get("id").map_err(backend)?,
+                    StoredQuota {
+                        limits: from_json(r.try_get("limits").map_err(backend)?)?,
+                        budgets: from_json(r.try_get("budgets").map_err(backend)?)?,
+                    },
+                ))
             }
 
             pub(super) fn credential(r: &R) -> crate::Result<ProviderCredential> {

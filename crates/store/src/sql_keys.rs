@@ -14,8 +14,10 @@ macro_rules! key_methods {
         async fn create_key(&self, new: crate::NewKey) -> crate::Result<crate::VirtualKey> {
             let sql = format!(
                 "INSERT INTO virtual_keys (id, public_id, digest, name, team_id, user_id, labels, \
-                 allowed_models, allowed_endpoints, expires_at, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING {}",
+                 allowed_models, allowed_endpoints, limits, budgets, expires_at, enabled, \
+                 created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+                 RETURNING {}",
                 crate::sql::KEY_COLS
             );
             let q = sqlx::query(&sql)
@@ -28,6 +30,8 @@ macro_rules! key_methods {
                 .bind(crate::sql::to_json(&new.labels)?)
                 .bind(crate::sql::to_json(&new.allowed_models)?)
                 .bind(crate::sql::to_json(&new.allowed_endpoints)?)
+                .bind(crate::sql::to_json(&new.limits)?)
+                .bind(crate::sql::to_json(&new.budgets)?)
                 .bind(new.expires_at.map(ops::ts))
                 .bind(new.enabled)
                 .bind(ops::ts(crate::now()));
@@ -55,7 +59,8 @@ macro_rules! key_methods {
                  labels = COALESCE($3, labels), allowed_models = COALESCE($4, allowed_models), \
                  allowed_endpoints = COALESCE($5, allowed_endpoints), \
                  expires_at = CASE WHEN $6 THEN $7 ELSE expires_at END, \
-                 enabled = COALESCE($8, enabled), updated_at = $9 WHERE id = $1 RETURNING {}",
+                 enabled = COALESCE($8, enabled), limits = COALESCE($9, limits), \
+                 budgets = COALESCE($10, budgets), updated_at = $11 WHERE id = $1 RETURNING {}",
                 crate::sql::KEY_COLS
             );
             let q = sqlx::query(&sql)
@@ -67,6 +72,8 @@ macro_rules! key_methods {
                 .bind(update.expires_at.is_some())
                 .bind(update.expires_at.flatten().map(ops::ts))
                 .bind(update.enabled)
+                .bind(crate::sql::opt_json(update.limits.as_ref())?)
+                .bind(crate::sql::opt_json(update.budgets.as_ref())?)
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "key", rows::key).await
         }

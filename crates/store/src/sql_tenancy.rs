@@ -1,17 +1,20 @@
 //! Organizations, teams and users: the `Store` methods as portable SQL (see `sql.rs`), expanded
-//! inside each backend's `impl Store`.
+//! inside each backend's `impl Store`; and `list_quotas`, the quotas of all three at once for
+//! the key table's refresh.
 
 macro_rules! tenancy_methods {
     ($store:ty, $backend:literal) => { key_methods! { $store, $backend, {
         async fn create_org(&self, new: crate::NewOrg) -> crate::Result<crate::Organization> {
             let sql = format!(
-                "INSERT INTO organizations (id, name, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $3) RETURNING {}",
+                "INSERT INTO organizations (id, name, limits, budgets, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING {}",
                 crate::sql::ORG_COLS
             );
             let q = sqlx::query(&sql)
                 .bind(crate::new_id())
                 .bind(new.name)
+                .bind(crate::sql::to_json(&new.limits)?)
+                .bind(crate::sql::to_json(&new.budgets)?)
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "organization", rows::org).await
         }
@@ -27,11 +30,17 @@ macro_rules! tenancy_methods {
             update: crate::OrgUpdate,
         ) -> crate::Result<crate::Organization> {
             let sql = format!(
-                "UPDATE organizations SET name = COALESCE($2, name), updated_at = $3 \
+                "UPDATE organizations SET name = COALESCE($2, name), \
+                 limits = COALESCE($3, limits), budgets = COALESCE($4, budgets), updated_at = $5 \
                  WHERE id = $1 RETURNING {}",
                 crate::sql::ORG_COLS
             );
-            let q = sqlx::query(&sql).bind(id).bind(update.name).bind(ops::ts(crate::now()));
+            let q = sqlx::query(&sql)
+                .bind(id)
+                .bind(update.name)
+                .bind(crate::sql::opt_json(update.limits.as_ref())?)
+                .bind(crate::sql::opt_json(update.budgets.as_ref())?)
+                .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "organization", rows::org).await
         }
 
@@ -59,14 +68,16 @@ macro_rules! tenancy_methods {
 
         async fn create_team(&self, new: crate::NewTeam) -> crate::Result<crate::Team> {
             let sql = format!(
-                "INSERT INTO teams (id, org_id, name, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $4) RETURNING {}",
+                "INSERT INTO teams (id, org_id, name, limits, budgets, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {}",
                 crate::sql::TEAM_COLS
             );
             let q = sqlx::query(&sql)
                 .bind(crate::new_id())
                 .bind(new.org_id)
                 .bind(new.name)
+                .bind(crate::sql::to_json(&new.limits)?)
+                .bind(crate::sql::to_json(&new.budgets)?)
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "team", rows::team).await
         }
@@ -82,11 +93,17 @@ macro_rules! tenancy_methods {
             update: crate::TeamUpdate,
         ) -> crate::Result<crate::Team> {
             let sql = format!(
-                "UPDATE teams SET name = COALESCE($2, name), updated_at = $3 \
+                "UPDATE teams SET name = COALESCE($2, name), \
+                 limits = COALESCE($3, limits), budgets = COALESCE($4, budgets), updated_at = $5 \
                  WHERE id = $1 RETURNING {}",
                 crate::sql::TEAM_COLS
             );
-            let q = sqlx::query(&sql).bind(id).bind(update.name).bind(ops::ts(crate::now()));
+            let q = sqlx::query(&sql)
+                .bind(id)
+                .bind(update.name)
+                .bind(crate::sql::opt_json(update.limits.as_ref())?)
+                .bind(crate::sql::opt_json(update.budgets.as_ref())?)
+                .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "team", rows::team).await
         }
 
@@ -116,8 +133,9 @@ macro_rules! tenancy_methods {
 
         async fn create_user(&self, new: crate::NewUser) -> crate::Result<crate::User> {
             let sql = format!(
-                "INSERT INTO users (id, team_id, name, email, role, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {}",
+                "INSERT INTO users \
+                 (id, team_id, name, email, role, limits, budgets, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {}",
                 crate::sql::USER_COLS
             );
             let q = sqlx::query(&sql)
@@ -126,6 +144,8 @@ macro_rules! tenancy_methods {
                 .bind(new.name)
                 .bind(new.email)
                 .bind(new.role.as_str())
+                .bind(crate::sql::to_json(&new.limits)?)
+                .bind(crate::sql::to_json(&new.budgets)?)
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "user", rows::user).await
         }
@@ -143,7 +163,8 @@ macro_rules! tenancy_methods {
             let sql = format!(
                 "UPDATE users SET name = COALESCE($2, name), \
                  email = CASE WHEN $3 THEN $4 ELSE email END, role = COALESCE($5, role), \
-                 updated_at = $6 WHERE id = $1 RETURNING {}",
+                 limits = COALESCE($6, limits), budgets = COALESCE($7, budgets), \
+                 updated_at = $8 WHERE id = $1 RETURNING {}",
                 crate::sql::USER_COLS
             );
             let q = sqlx::query(&sql)
@@ -152,6 +173,8 @@ macro_rules! tenancy_methods {
                 .bind(update.email.is_some())
                 .bind(update.email.flatten())
                 .bind(update.role.map(|r| r.as_str()))
+                .bind(crate::sql::opt_json(update.limits.as_ref())?)
+                .bind(crate::sql::opt_json(update.budgets.as_ref())?)
                 .bind(ops::ts(crate::now()));
             ops::one(&self.pool, q, "user", rows::user).await
         }
@@ -180,6 +203,33 @@ macro_rules! tenancy_methods {
                 .bind(crate::sql::fetch_limit(page));
             let items = ops::all(&self.pool, q, "user", rows::user).await?;
             Ok(crate::Page::from_rows(items, page.effective_limit(), |u| &u.id))
+        }
+
+        async fn list_quotas(&self) -> crate::Result<crate::QuotaTable> {
+            // One statement for the three tables. Its conditions are those of the partial
+            // indexes of migration 0006, word for word, so each table is read through its index.
+            let sql = "SELECT 'org' AS scope, id, limits, budgets FROM organizations \
+                 WHERE limits <> '{}' OR budgets <> '[]' \
+                 UNION ALL SELECT 'team', id, limits, budgets FROM teams \
+                 WHERE limits <> '{}' OR budgets <> '[]' \
+                 UNION ALL SELECT 'user', id, limits, budgets FROM users \
+                 WHERE limits <> '{}' OR budgets <> '[]'";
+            let rows = ops::all(&self.pool, sqlx::query(sql), "quota", rows::quota).await?;
+            let mut table = crate::QuotaTable::default();
+            for (scope, id, quota) in rows {
+                // A value written other than by the store (`{ }`, `{"rpm":null}`) passes the
+                // text comparison; it is still no quota.
+                if quota.is_empty() {
+                    continue;
+                }
+                let map = match scope.as_str() {
+                    "org" => &mut table.orgs,
+                    "team" => &mut table.teams,
+                    _ => &mut table.users,
+                };
+                map.insert(id, quota);
+            }
+            Ok(table)
         }
     } }
     };

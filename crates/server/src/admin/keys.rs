@@ -3,15 +3,19 @@
 //! scope (metadata only: the secret is shown once, when a key is made or rotated, and digests
 //! never). Change, revoke, rotate, delete: a team admin or above in scope; a member only its
 //! own keys. A key is its user's identity, so nobody but a gateway admin acts on the keys of a
-//! user above its own role. After every change the gateway's key table is reloaded, so a new
-//! key works, and a revoked or disabled one stops, on the next request.
+//! user above its own role. A key's limits and budgets are set by whoever may make or change
+//! it: they apply together with those of its user, team and organization, so they only narrow.
+//! After every change the gateway's key table is reloaded, so a new key works, and a revoked or
+//! disabled one stops, on the next request.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_store::{KeyFilter, KeyUpdate, NewKey, StoreError, Team, User, VirtualKey};
+use portcullis_store::{
+    BudgetSpec, KeyFilter, KeyUpdate, LimitRules, NewKey, StoreError, Team, User, VirtualKey,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -21,9 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{ErrorResponse, KeyPage, KeyWithSecret};
+use super::quotas::QuotaFields;
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result, teams};
-use crate::stored_keys;
 
 /// The longest grace period of a rotated key's old secret.
 const MAX_GRACE_SECONDS: u32 = 30 * 24 * 3600;
@@ -36,16 +40,6 @@ pub(super) fn routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(read, update, delete))
         .routes(routes!(revoke))
         .routes(routes!(rotate))
-}
-
-/// Reloads the gateway's table of stored keys after a change.
-async fn reload_keys(s: &AdminState) {
-    match stored_keys::load(s.store.as_ref(), &s.hasher).await {
-        Ok(table) => s.gateway.set_stored_keys(table),
-        Err(e) => {
-            tracing::warn!(error = %e, "admin: cannot reload the keys; the next refresh will")
-        }
-    }
 }
 
 /// A key with its secret: the answer to creating or rotating it, the only time it is shown.
@@ -78,8 +72,15 @@ async fn owner_in(s: &AdminState, team: &Team, user_id: &str) -> Result<User> {
     }
 }
 
+/// A key the caller may change, with its team and its user.
+struct Manageable {
+    key: VirtualKey,
+    team: Team,
+    owner: Option<User>,
+}
+
 /// The key `id`, its team and its user, once the caller may change it.
-async fn manageable(s: &AdminState, caller: &Caller, id: &str) -> Result<VirtualKey> {
+async fn manageable(s: &AdminState, caller: &Caller, id: &str) -> Result<Manageable> {
     let key = s.store.get_key(id).await?;
     let team = s.store.get_team(&key.team_id).await?;
     caller.read_key(&team)?;
@@ -88,7 +89,7 @@ async fn manageable(s: &AdminState, caller: &Caller, id: &str) -> Result<Virtual
         None => None,
     };
     caller.manage_key(&team, owner.as_ref())?;
-    Ok(key)
+    Ok(Manageable { key, team, owner })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -106,6 +107,13 @@ struct Create {
     labels: BTreeMap<String, String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    /// Rate limits of this key alone, within those of its user, team and organization; none
+    /// by default.
+    #[serde(default)]
+    limits: LimitRules,
+    /// Money budgets of this key alone, at most one per period; none by default.
+    #[serde(default)]
+    budgets: Vec<BudgetSpec>,
 }
 
 /// Make a virtual key for a team and optionally one of its users; the answer carries the key once.
@@ -124,6 +132,7 @@ async fn create(
 ) -> Result<Response> {
     let req: Create = wire::body(&raw)?;
     let name = wire::name("name", req.name)?;
+    let mut quotas = QuotaFields::new(req.limits, req.budgets)?;
     let team = teams::parent(&s, &req.team_id, "team_id").await?;
     // Scope first: a team outside it answers 404 before the user is looked at.
     caller
@@ -134,6 +143,9 @@ async fn create(
         None => None,
     };
     caller.create_key(&team, owner.as_ref())?;
+    if quotas.given() {
+        caller.set_key_quotas(&team, owner.as_ref())?;
+    }
     let made = s.hasher.generate().map_err(|_| random_failed())?;
     let key = s
         .store
@@ -146,11 +158,13 @@ async fn create(
             labels: req.labels,
             allowed_models: req.allowed_models,
             allowed_endpoints: wire::endpoints(req.allowed_endpoints)?,
+            limits: quotas.new_limits(),
+            budgets: quotas.new_budgets(),
             expires_at: req.expires_at,
             enabled: true,
         })
         .await?;
-    reload_keys(&s).await;
+    s.reload_keys().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(with_secret(&key, &made.key)),
@@ -229,9 +243,17 @@ struct Update {
     #[serde(default, deserialize_with = "wire::nullable_time")]
     expires_at: Option<Option<OffsetDateTime>>,
     enabled: Option<bool>,
+    /// Replaces the key's own rate limits; `{}` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<LimitRules>)]
+    limits: Option<Option<LimitRules>>,
+    /// Replaces the key's own budgets; `[]` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<Vec<BudgetSpec>>)]
+    budgets: Option<Option<Vec<BudgetSpec>>>,
 }
 
-/// Change a key's name, labels, models, endpoints, expiry, or turn it off and on.
+/// Change a key's name, labels, models, endpoints, expiry, limits or budgets, or turn it off and on.
 #[utoipa::path(patch, operation_id = "update_key", path = "/admin/v1/keys/{id}", tag = "keys", request_body = Update, params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 200, description = "The key as changed", body = VirtualKey),
@@ -245,8 +267,12 @@ async fn update(
     Path(id): Path<String>,
     raw: bytes::Bytes,
 ) -> Result<Response> {
-    manageable(&s, &caller, &id).await?;
+    let current = manageable(&s, &caller, &id).await?;
     let req: Update = wire::body(&raw)?;
+    let quotas = QuotaFields::change(req.limits, req.budgets)?;
+    if quotas.given() {
+        caller.set_key_quotas(&current.team, current.owner.as_ref())?;
+    }
     let update = KeyUpdate {
         name: wire::opt_name("name", req.name)?,
         labels: req.labels,
@@ -254,9 +280,11 @@ async fn update(
         allowed_endpoints: req.allowed_endpoints.map(wire::endpoints).transpose()?,
         expires_at: req.expires_at,
         enabled: req.enabled,
+        limits: quotas.limits,
+        budgets: quotas.budgets,
     };
     let key = s.store.update_key(&id, update).await?;
-    reload_keys(&s).await;
+    s.reload_keys().await;
     Ok(axum::Json(key).into_response())
 }
 
@@ -274,7 +302,7 @@ async fn delete(
 ) -> Result<Response> {
     manageable(&s, &caller, &id).await?;
     s.store.delete_key(&id).await?;
-    reload_keys(&s).await;
+    s.reload_keys().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -292,7 +320,7 @@ async fn revoke(
 ) -> Result<Response> {
     manageable(&s, &caller, &id).await?;
     let key = s.store.revoke_key(&id, OffsetDateTime::now_utc()).await?;
-    reload_keys(&s).await;
+    s.reload_keys().await;
     Ok(axum::Json(key).into_response())
 }
 
@@ -336,7 +364,7 @@ async fn rotate(
     // The new secret keeps the key's public id, so the key stays findable under it.
     let secret = SecretString::from(made.key.expose_secret().replacen(
         &made.id,
-        &current.public_id,
+        &current.key.public_id,
         1,
     ));
     let key = s
@@ -347,6 +375,6 @@ async fn rotate(
             OffsetDateTime::now_utc() + time::Duration::seconds(i64::from(grace)),
         )
         .await?;
-    reload_keys(&s).await;
+    s.reload_keys().await;
     Ok(axum::Json(with_secret(&key, &secret)).into_response())
 }

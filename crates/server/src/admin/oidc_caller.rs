@@ -213,18 +213,21 @@ mod tests {
         let acme = store
             .create_org(NewOrg {
                 name: "acme".into(),
+                ..NewOrg::default()
             })
             .await
             .unwrap();
         let globex = store
             .create_org(NewOrg {
                 name: "globex".into(),
+                ..NewOrg::default()
             })
             .await
             .unwrap();
         let team = |org: &Organization| NewTeam {
             org_id: org.id.clone(),
             name: "search".into(),
+            ..NewTeam::default()
         };
         let search = store.create_team(team(&acme)).await.unwrap();
         let other_search = store.create_team(team(&globex)).await.unwrap();

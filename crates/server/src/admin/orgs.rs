@@ -1,17 +1,19 @@
 //! `/admin/v1/orgs`: create and delete (gateway admin), list and read (a gateway admin every
-//! organization, anyone else its own), rename (gateway admin, or the org admin of it). Deleting
-//! an organization that still has teams answers 409.
+//! organization, anyone else its own), rename (gateway admin, or the org admin of it), set its
+//! limits and budgets (gateway admin). Deleting an organization that still has teams answers
+//! 409.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_store::{NewOrg, OrgFilter, OrgUpdate, Organization};
+use portcullis_store::{BudgetSpec, LimitRules, NewOrg, OrgFilter, OrgUpdate, Organization};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{ErrorResponse, OrgPage};
+use super::quotas::QuotaFields;
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result};
 
@@ -26,6 +28,12 @@ pub(super) fn routes() -> OpenApiRouter<AdminState> {
 #[serde(deny_unknown_fields)]
 struct Create {
     name: String,
+    /// Rate limits of the whole organization; none by default.
+    #[serde(default)]
+    limits: LimitRules,
+    /// Money budgets of the whole organization, at most one per period; none by default.
+    #[serde(default)]
+    budgets: Vec<BudgetSpec>,
 }
 
 /// Make an organization (gateway admin).
@@ -44,7 +52,14 @@ async fn create(
     caller.create_org()?;
     let req: Create = wire::body(&raw)?;
     let name = wire::name("name", req.name)?;
-    let org = s.store.create_org(NewOrg { name }).await?;
+    // Only a gateway admin gets here, and it may set the quotas of any organization.
+    let mut quotas = QuotaFields::new(req.limits, req.budgets)?;
+    let new = NewOrg {
+        name,
+        limits: quotas.new_limits(),
+        budgets: quotas.new_budgets(),
+    };
+    let org = s.store.create_org(new).await?;
     Ok((StatusCode::CREATED, axum::Json(org)).into_response())
 }
 
@@ -120,15 +135,23 @@ async fn read(
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
+    /// Replaces the rate limits (gateway admin); `{}` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<LimitRules>)]
+    limits: Option<Option<LimitRules>>,
+    /// Replaces the budgets (gateway admin); `[]` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<Vec<BudgetSpec>>)]
+    budgets: Option<Option<Vec<BudgetSpec>>>,
 }
 
-/// Rename an organization (gateway admin, or its org admin).
+/// Rename an organization (gateway admin, or its org admin), or set its limits and budgets (gateway admin).
 #[utoipa::path(patch, operation_id = "update_org", path = "/admin/v1/orgs/{id}", tag = "orgs", request_body = Update,
     params(("id" = String, Path, description = "The organization's id")),
     responses(
         (status = 200, description = "The organization as changed", body = Organization),
         (status = 400, description = "Invalid body", body = ErrorResponse),
-        (status = 403, description = "The caller's role may not", body = ErrorResponse),
+        (status = 403, description = "The caller's role may not (an org admin may rename its organization, not set its quotas)", body = ErrorResponse),
         (status = 404, description = "No such organization in the caller's scope", body = ErrorResponse),
         (status = 409, description = "The name is taken", body = ErrorResponse),
     ))]
@@ -140,10 +163,22 @@ async fn update(
 ) -> Result<Response> {
     caller.update_org(&id)?;
     let req: Update = wire::body(&raw)?;
+    let quotas = QuotaFields::change(req.limits, req.budgets)?;
+    if quotas.given() {
+        caller.set_org_quotas(&id)?;
+    }
+    let reload = quotas.given();
     let update = OrgUpdate {
         name: wire::opt_name("name", req.name)?,
+        limits: quotas.limits,
+        budgets: quotas.budgets,
     };
-    Ok(axum::Json(s.store.update_org(&id, update).await?).into_response())
+    let org = s.store.update_org(&id, update).await?;
+    if reload {
+        // Every key of the organization carries its quotas.
+        s.reload_keys().await;
+    }
+    Ok(axum::Json(org).into_response())
 }
 
 /// Delete an organization that has no teams (gateway admin).

@@ -14,6 +14,12 @@
 //! `docs/admin-api.md`. Two rules hold throughout: nobody gives a role above its own, and
 //! nobody but a gateway admin acts on a user, or on a user's keys, whose role is above its own
 //! (a key is its user's identity: whoever makes or rotates it gets the secret).
+//!
+//! Quotas (limits and budgets) are set by the level above the object: an organization's by a
+//! gateway admin only (its org admin may rename it, not widen what it may use), a team's by an
+//! org admin or above, a user's by a team admin or above. A key's by whoever may change the key,
+//! a member its own: every scope of a request applies at once, so a key's quota only narrows
+//! what its user, team and organization allow.
 
 use portcullis_store::{Team, User};
 use portcullis_types::Role;
@@ -106,6 +112,45 @@ impl Caller {
         } else {
             Err(AdminError::not_found("team"))
         }
+    }
+
+    /// Setting or removing the quotas of an organization (creating one is a gateway admin's
+    /// already).
+    pub(crate) fn set_org_quotas(&self, org_id: &str) -> Result<()> {
+        self.read_org(org_id)?;
+        self.at_least(
+            Role::GatewayAdmin,
+            "set an organization's quotas (limits and budgets)",
+        )
+    }
+
+    /// Setting or removing the quotas of a team of the organization `org_id`, new or existing.
+    pub(crate) fn set_team_quotas(&self, org_id: &str) -> Result<()> {
+        self.read_org(org_id)?;
+        self.at_least(Role::OrgAdmin, "set a team's quotas (limits and budgets)")
+    }
+
+    /// Setting or removing the quotas of a user of `team` whose role is (or, for a new user,
+    /// will be) `role`.
+    pub(crate) fn set_user_quotas(&self, team: &Team, role: Role) -> Result<()> {
+        self.read_user(team)?;
+        self.at_least(Role::TeamAdmin, "set a user's quotas (limits and budgets)")?;
+        if self.is_gateway_admin() || role <= self.role {
+            Ok(())
+        } else {
+            Err(AdminError::forbidden(format!(
+                "the user's role ({role}) is above this caller's ({}): only a gateway_admin may \
+                 set its quotas (limits and budgets)",
+                self.role
+            )))
+        }
+    }
+
+    /// Setting or removing the quotas of a key of `team` that belongs to `owner`, new or
+    /// existing: whoever may make or change the key.
+    pub(crate) fn set_key_quotas(&self, team: &Team, owner: Option<&User>) -> Result<()> {
+        self.read_key(team)?;
+        self.may_act_on_key(owner, "set the quotas (limits and budgets) of")
     }
 
     /// Renaming or deleting a team.
@@ -272,6 +317,8 @@ mod tests {
             id: id.into(),
             org_id: org.into(),
             name: id.into(),
+            limits: Default::default(),
+            budgets: vec![],
             created_at: t,
             updated_at: t,
         }
@@ -285,6 +332,8 @@ mod tests {
             name: id.into(),
             email: None,
             role,
+            limits: Default::default(),
+            budgets: vec![],
             created_at: t,
             updated_at: t,
         }
@@ -359,6 +408,22 @@ mod tests {
             ("change an org admin's key", Box::new(|c| c.manage_key(&a1, Some(&a1_org_admin))), [200, 200, 403, 403, 403]),
             ("change sibling's key", Box::new(|c| c.manage_key(&a2, None)), [200, 200, 404, 404, 404]),
             ("change other org's key", Box::new(|c| c.manage_key(&b1, None)), [200, 404, 404, 404, 404]),
+            ("own org's quotas", Box::new(|c| c.set_org_quotas("a")), [200, 403, 403, 403, 403]),
+            ("other org's quotas", Box::new(|c| c.set_org_quotas("b")), [200, 404, 404, 404, 404]),
+            ("quotas of a team of own org", Box::new(|c| c.set_team_quotas("a")), [200, 200, 403, 403, 403]),
+            ("quotas of a team of other org", Box::new(|c| c.set_team_quotas("b")), [200, 404, 404, 404, 404]),
+            ("quotas of a member", Box::new(|c| c.set_user_quotas(&a1, M)), [200, 200, 200, 403, 403]),
+            ("quotas of a team admin", Box::new(|c| c.set_user_quotas(&a1, T)), [200, 200, 200, 403, 403]),
+            ("quotas of an org admin", Box::new(|c| c.set_user_quotas(&a1, O)), [200, 200, 403, 403, 403]),
+            ("quotas of a gateway admin", Box::new(|c| c.set_user_quotas(&a1, G)), [200, 403, 403, 403, 403]),
+            ("quotas of sibling's user", Box::new(|c| c.set_user_quotas(&a2, V)), [200, 200, 404, 404, 404]),
+            ("quotas of other org's user", Box::new(|c| c.set_user_quotas(&b1, V)), [200, 404, 404, 404, 404]),
+            ("quotas of own key", Box::new(|c| c.set_key_quotas(&a1, Some(&me))), [200, 200, 200, 200, 403]),
+            ("quotas of a peer's key", Box::new(|c| c.set_key_quotas(&a1, Some(&peer))), [200, 200, 200, 403, 403]),
+            ("quotas of a userless key", Box::new(|c| c.set_key_quotas(&a1, None)), [200, 200, 200, 403, 403]),
+            ("quotas of an org admin's key", Box::new(|c| c.set_key_quotas(&a1, Some(&a1_org_admin))), [200, 200, 403, 403, 403]),
+            ("quotas of sibling's key", Box::new(|c| c.set_key_quotas(&a2, None)), [200, 200, 404, 404, 404]),
+            ("quotas of other org's key", Box::new(|c| c.set_key_quotas(&b1, None)), [200, 404, 404, 404, 404]),
         ];
         for (what, check, want) in &rules {
             for (role, want) in [G, O, T, M, V].into_iter().zip(want) {
@@ -379,6 +444,25 @@ mod tests {
         let parent = member.create_user(&team("b", "b1"), V).unwrap_err();
         assert_eq!(parent.status(), StatusCode::NOT_FOUND);
         assert!(format!("{parent:?}").contains("param: Some(\"team_id\")"));
+    }
+
+    /// A caller who may change an object but not its quotas is told that quotas are the
+    /// reason.
+    #[test]
+    fn refusals_of_quotas_name_them() {
+        for e in [
+            caller(O).set_org_quotas("a").unwrap_err(),
+            caller(T).set_team_quotas("a").unwrap_err(),
+            caller(T).set_user_quotas(&team("a", "a1"), O).unwrap_err(),
+            caller(V)
+                .set_key_quotas(&team("a", "a1"), None)
+                .unwrap_err(),
+        ] {
+            assert_eq!(e.status(), StatusCode::FORBIDDEN);
+            assert!(e.message().contains("quotas (limits and budgets)"), "{e:?}");
+        }
+        // An org admin renames its organization but does not set its quotas.
+        assert_eq!(code(caller(O).update_org("a")), 200);
     }
 
     #[test]

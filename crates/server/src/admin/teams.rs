@@ -1,18 +1,19 @@
-//! `/admin/v1/teams`: create, rename and delete (gateway admin, or the org admin of the team's
-//! organization); list and read (a gateway admin every team, an org admin its organization's,
+//! `/admin/v1/teams`: create, rename and delete, and set limits and budgets (gateway admin, or
+//! the org admin of the team's organization); list and read (a gateway admin every team, an org admin its organization's,
 //! a team admin, member or viewer its own). Deleting a team that still has users or keys
 //! answers 409.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_store::{NewTeam, StoreError, Team, TeamFilter, TeamUpdate};
+use portcullis_store::{BudgetSpec, LimitRules, NewTeam, StoreError, Team, TeamFilter, TeamUpdate};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{ErrorResponse, TeamPage};
+use super::quotas::QuotaFields;
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result};
 
@@ -37,6 +38,12 @@ pub(super) async fn parent(s: &AdminState, id: &str, param: &'static str) -> Res
 struct Create {
     org_id: String,
     name: String,
+    /// Rate limits of the whole team; none by default.
+    #[serde(default)]
+    limits: LimitRules,
+    /// Money budgets of the whole team, at most one per period; none by default.
+    #[serde(default)]
+    budgets: Vec<BudgetSpec>,
 }
 
 /// Make a team in an organization (gateway admin, or the org admin).
@@ -55,13 +62,19 @@ async fn create(
 ) -> Result<Response> {
     let req: Create = wire::body(&raw)?;
     let name = wire::name("name", req.name)?;
+    let mut quotas = QuotaFields::new(req.limits, req.budgets)?;
     caller.create_team(&req.org_id)?;
+    if quotas.given() {
+        caller.set_team_quotas(&req.org_id)?;
+    }
     if let Err(StoreError::NotFound { .. }) = s.store.get_org(&req.org_id).await {
         return Err(AdminError::missing_parent("organization", "org_id"));
     }
     let new = NewTeam {
         org_id: req.org_id,
         name,
+        limits: quotas.new_limits(),
+        budgets: quotas.new_budgets(),
     };
     let team = s.store.create_team(new).await?;
     Ok((StatusCode::CREATED, axum::Json(team)).into_response())
@@ -140,9 +153,17 @@ async fn read(
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
+    /// Replaces the rate limits; `{}` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<LimitRules>)]
+    limits: Option<Option<LimitRules>>,
+    /// Replaces the budgets; `[]` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<Vec<BudgetSpec>>)]
+    budgets: Option<Option<Vec<BudgetSpec>>>,
 }
 
-/// Rename a team (gateway admin, or the org admin).
+/// Rename a team or set its limits and budgets (gateway admin, or the org admin).
 #[utoipa::path(patch, operation_id = "update_team", path = "/admin/v1/teams/{id}", tag = "teams", request_body = Update, params(("id" = String, Path, description = "The team's id")),
     responses(
         (status = 200, description = "The team as changed", body = Team),
@@ -160,10 +181,22 @@ async fn update(
     let team = s.store.get_team(&id).await?;
     caller.manage_team(&team)?;
     let req: Update = wire::body(&raw)?;
+    let quotas = QuotaFields::change(req.limits, req.budgets)?;
+    if quotas.given() {
+        caller.set_team_quotas(&team.org_id)?;
+    }
+    let reload = quotas.given();
     let update = TeamUpdate {
         name: wire::opt_name("name", req.name)?,
+        limits: quotas.limits,
+        budgets: quotas.budgets,
     };
-    Ok(axum::Json(s.store.update_team(&id, update).await?).into_response())
+    let team = s.store.update_team(&id, update).await?;
+    if reload {
+        // Every key of the team carries its quotas.
+        s.reload_keys().await;
+    }
+    Ok(axum::Json(team).into_response())
 }
 
 /// Delete a team that has no users or keys (gateway admin, or the org admin).

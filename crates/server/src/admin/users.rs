@@ -2,18 +2,20 @@
 //! admin of its organization, a gateway admin), list and read (within the caller's read scope).
 //! A role given or changed is at most the caller's own, so only a gateway admin makes gateway
 //! admins, and nobody but a gateway admin changes or deletes a user above its own role.
-//! Deleting a user who still has keys answers 409.
+//! Its limits and budgets are set by the same callers. Deleting a user who still has keys
+//! answers 409.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_store::{NewUser, Role, User, UserFilter, UserUpdate};
+use portcullis_store::{BudgetSpec, LimitRules, NewUser, Role, User, UserFilter, UserUpdate};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{ErrorResponse, UserPage};
+use super::quotas::QuotaFields;
 use super::wire::{self, Params};
 use super::{AdminError, AdminState, Caller, Result, teams};
 
@@ -33,6 +35,12 @@ struct Create {
     /// At most the caller's own role; default `member`.
     #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// Rate limits of all the user's keys together; none by default.
+    #[serde(default)]
+    limits: LimitRules,
+    /// Money budgets of all the user's keys together, at most one per period; none by default.
+    #[serde(default)]
+    budgets: Vec<BudgetSpec>,
 }
 
 /// Add a user to a team (its team admin, the org admin or a gateway admin); the role is at most the caller's.
@@ -56,13 +64,19 @@ async fn create(
         Some(role) => wire::role("role", &role)?,
         None => Role::Member,
     };
+    let mut quotas = QuotaFields::new(req.limits, req.budgets)?;
     let team = teams::parent(&s, &req.team_id, "team_id").await?;
     caller.create_user(&team, role)?;
+    if quotas.given() {
+        caller.set_user_quotas(&team, role)?;
+    }
     let new = NewUser {
         team_id: team.id,
         name,
         email,
         role,
+        limits: quotas.new_limits(),
+        budgets: quotas.new_budgets(),
     };
     let user = s.store.create_user(new).await?;
     Ok((StatusCode::CREATED, axum::Json(user)).into_response())
@@ -134,9 +148,17 @@ struct Update {
     /// At most the caller's own role.
     #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// Replaces the rate limits; `{}` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<LimitRules>)]
+    limits: Option<Option<LimitRules>>,
+    /// Replaces the budgets; `[]` or `null` removes them.
+    #[serde(default, deserialize_with = "wire::nullable")]
+    #[schema(value_type = Option<Vec<BudgetSpec>>)]
+    budgets: Option<Option<Vec<BudgetSpec>>>,
 }
 
-/// Change a user's name, email or role.
+/// Change a user's name, email, role, limits or budgets.
 #[utoipa::path(patch, operation_id = "update_user", path = "/admin/v1/users/{id}", tag = "users", request_body = Update, params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user as changed", body = User),
@@ -159,6 +181,11 @@ async fn update(
     if let Some(role) = role {
         caller.grant_role(role)?;
     }
+    let quotas = QuotaFields::change(req.limits, req.budgets)?;
+    if quotas.given() {
+        caller.set_user_quotas(&team, user.role)?;
+    }
+    let reload = quotas.given();
     let update = UserUpdate {
         name: wire::opt_name("name", req.name)?,
         email: req
@@ -166,8 +193,15 @@ async fn update(
             .map(|e| e.map(wire::email).transpose())
             .transpose()?,
         role,
+        limits: quotas.limits,
+        budgets: quotas.budgets,
     };
-    Ok(axum::Json(s.store.update_user(&id, update).await?).into_response())
+    let user = s.store.update_user(&id, update).await?;
+    if reload {
+        // Every key of the user carries its quotas.
+        s.reload_keys().await;
+    }
+    Ok(axum::Json(user).into_response())
 }
 
 /// Delete a user who has no keys.

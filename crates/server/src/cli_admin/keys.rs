@@ -1,5 +1,5 @@
-//! `portcullis keys ...`: virtual keys (`/admin/v1/keys`). A key's secret is printed once, when
-//! it is made or rotated.
+//! `portcullis keys ...`: virtual keys (`/admin/v1/keys`), with their own limits and budgets. A
+//! key's secret is printed once, when it is made or rotated.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use http::Method;
 use serde_json::{Map, Value, json};
 
-use super::{Call, Connection, Paging, encode, with_query};
+use super::quota::{QuotaArgs, QuotaUpdateArgs};
+use super::{Call, Connection, Paging, encode, fail, with_query};
 
 const COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
@@ -16,6 +17,8 @@ const COLUMNS: &[(&str, &str)] = &[
     ("TEAM", "team_id"),
     ("USER", "user_id"),
     ("MODELS", "allowed_models"),
+    ("LIMITS", "limits"),
+    ("BUDGETS", "budgets"),
     ("ENABLED", "enabled"),
     ("EXPIRES", "expires_at"),
     ("REVOKED", "revoked_at"),
@@ -32,6 +35,8 @@ pub struct KeysArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Make a key for a team (and optionally one of its users); its secret is printed once.
+    /// Its own limits and budgets apply together with those of its user, team and
+    /// organization.
     Create {
         /// The team's id.
         #[arg(long)]
@@ -51,6 +56,8 @@ pub enum KeysCommand {
         /// When the key stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
         #[arg(long)]
         expires: Option<String>,
+        #[command(flatten)]
+        quota: QuotaArgs,
     },
     /// List keys (no secrets).
     List {
@@ -68,7 +75,8 @@ pub enum KeysCommand {
     },
     /// Show one key (no secret).
     Show { id: String },
-    /// Change a key's name, models or labels, or turn it off and on.
+    /// Change a key's name, models, limits or budgets, or turn it off and on. Each limit or
+    /// budget given replaces that limit, or the budget of that period; the others stay.
     Update {
         id: String,
         /// The name.
@@ -83,6 +91,8 @@ pub enum KeysCommand {
         /// `true` or `false`.
         #[arg(long)]
         enabled: Option<bool>,
+        #[command(flatten)]
+        quota: QuotaUpdateArgs,
     },
     /// Give a key a new secret; the old one works for `--grace` seconds more.
     Rotate {
@@ -112,6 +122,7 @@ pub fn run(args: KeysArgs) -> ExitCode {
             models,
             labels,
             expires,
+            quota,
         } => {
             let labels: Map<String, Value> = labels
                 .into_iter()
@@ -124,6 +135,9 @@ pub fn run(args: KeysArgs) -> ExitCode {
             }
             if let Some(expires) = expires {
                 body["expires_at"] = Value::String(expires);
+            }
+            if let Err(e) = quota.add_to(&mut body) {
+                return fail(&e);
             }
             Call::new(Method::POST, "/admin/v1/keys".into(), Some(body), COLUMNS)
         }
@@ -149,6 +163,7 @@ pub fn run(args: KeysArgs) -> ExitCode {
             models,
             any_model,
             enabled,
+            quota,
         } => {
             let mut body = Map::new();
             if let Some(name) = name {
@@ -160,7 +175,7 @@ pub fn run(args: KeysArgs) -> ExitCode {
             if let Some(enabled) = enabled {
                 body.insert("enabled".into(), Value::Bool(enabled));
             }
-            Call::new(Method::PATCH, item(&id), Some(Value::Object(body)), COLUMNS)
+            return super::run_update(&args.connection, item(&id), body, &quota, COLUMNS);
         }
         KeysCommand::Rotate { id, grace } => Call::new(
             Method::POST,

@@ -1,9 +1,10 @@
 //! `portcullis orgs|teams|users|keys|credentials|usage ...`: the admin API of a running gateway from the command
 //! line, with readable tables or `--json`. Each resource's subcommands live in their own module
 //! and only say which call to make and which columns to show; this module makes the call
-//! ([`call`]) and prints the answer ([`print`]). A command whose answer is not a JSON list or
-//! object (the usage report, also CSV) makes the call with [`run_with`] and shows the body
-//! itself, with [`table`] for its rows.
+//! ([`call`]; an update that keeps part of the quotas reads the object first, [`run_update`])
+//! and prints the answer ([`print`]). The quota options all four resources share are in
+//! `quota`. A command whose answer is not a JSON list or object (the usage report, also CSV)
+//! makes the call with [`run_with`] and shows the body itself, with [`table`] for its rows.
 //!
 //! The gateway comes from `--url` or `PORTCULLIS_URL`, the admin credential from `--admin-key`
 //! or `PORTCULLIS_ADMIN_KEY`: the master key, an admin user's virtual key, or an OIDC token.
@@ -16,11 +17,12 @@ use clap::Args;
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use portcullis_core::provider::client;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub mod credentials;
 pub mod keys;
 pub mod orgs;
+pub mod quota;
 pub mod teams;
 pub mod usage;
 pub mod users;
@@ -76,9 +78,48 @@ impl Call {
 
 /// Runs `call` against the gateway `connection` names and prints the answer.
 pub fn run(connection: &Connection, call: Call) -> ExitCode {
-    run_with(connection, &call, "application/json", |body| {
-        let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        print(connection.json, &call, &answer);
+    run_calls(connection, |base, admin_key| async move {
+        let answer = call_json(base, admin_key, &call).await?;
+        Ok((call, answer))
+    })
+}
+
+/// Runs an update (`PATCH path` with `body` and the quota changes `quotas`) and prints the
+/// answer. When the changes keep part of the stored quotas (`--rpm` keeps the other limits,
+/// `--budget` the budgets of other periods), the object is read first and they are applied to
+/// what it holds; a change made by someone else in between is overwritten.
+pub fn run_update(
+    connection: &Connection,
+    path: String,
+    mut body: Map<String, Value>,
+    quotas: &quota::QuotaUpdateArgs,
+    columns: &'static [(&'static str, &'static str)],
+) -> ExitCode {
+    run_calls(connection, |base, admin_key| async move {
+        let current = if quotas.needs_current() {
+            let read = Call::new(Method::GET, path.clone(), None, columns);
+            Some(call_json(base, admin_key, &read).await?)
+        } else {
+            None
+        };
+        quotas.add_to(current.as_ref(), &mut body)?;
+        let call = Call::new(Method::PATCH, path, Some(Value::Object(body)), columns);
+        let answer = call_json(base, admin_key, &call).await?;
+        Ok((call, answer))
+    })
+}
+
+/// Makes the calls `calls` makes (with the gateway's base URL and the admin credential) and
+/// prints the JSON answer of the last.
+fn run_calls<'a, F, Fut>(connection: &'a Connection, calls: F) -> ExitCode
+where
+    F: FnOnce(&'a str, &'a str) -> Fut,
+    Fut: Future<Output = Result<(Call, Value), String>>,
+{
+    let json = connection.json;
+    on_runtime(connection, |base, admin_key| async move {
+        let (call, answer) = calls(base, admin_key).await?;
+        print(json, &call, &answer);
         Ok(())
     })
 }
@@ -92,6 +133,19 @@ pub fn run_with(
     accept: &'static str,
     show: impl FnOnce(&[u8]) -> Result<(), String>,
 ) -> ExitCode {
+    on_runtime(connection, |base, admin_key| async move {
+        let body = self::call(base, admin_key, call, accept).await?;
+        show(&body)
+    })
+}
+
+/// Runs `work` (with the gateway's base URL and the admin credential) on a runtime of its own;
+/// a failure is printed on standard error and exits 1.
+fn on_runtime<'a, F, Fut>(connection: &'a Connection, work: F) -> ExitCode
+where
+    F: FnOnce(&'a str, &'a str) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     let Some(admin_key) = connection.admin_key.as_deref() else {
         eprintln!("portcullis: give the admin credential with --admin-key or PORTCULLIS_ADMIN_KEY");
         return ExitCode::FAILURE;
@@ -107,16 +161,19 @@ pub fn run_with(
         }
     };
     let base = connection.url.trim_end_matches('/');
-    match runtime
-        .block_on(self::call(base, admin_key, call, accept))
-        .and_then(|body| show(&body))
-    {
+    match runtime.block_on(work(base, admin_key)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("portcullis: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reports a problem found before any call, as a failed call is reported.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("portcullis: {message}");
+    ExitCode::FAILURE
 }
 
 /// Percent-encodes a value for a path segment or query value.
@@ -209,6 +266,12 @@ async fn call(
     Ok(body)
 }
 
+/// [`call`] for a JSON answer.
+async fn call_json(base: &str, admin_key: &str, call: &Call) -> Result<Value, String> {
+    let body = self::call(base, admin_key, call, "application/json").await?;
+    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
 #[expect(clippy::print_stdout, reason = "the command's output")]
 fn print(json: bool, call: &Call, answer: &Value) {
     if json {
@@ -246,7 +309,7 @@ fn print(json: bool, call: &Call, answer: &Value) {
 pub fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|(_, k)| cell(&r[*k])).collect())
+        .map(|r| columns.iter().map(|(_, k)| cell(k, &r[*k])).collect())
         .collect();
     let widths: Vec<usize> = columns
         .iter()
@@ -275,7 +338,17 @@ pub fn table(columns: &[(&str, &str)], rows: &[&Value]) -> String {
     out.join("\n")
 }
 
-fn cell(v: &Value) -> String {
+/// The cell of field `name` with value `v`.
+fn cell(name: &str, v: &Value) -> String {
+    let quota = match name {
+        "limits" => quota::limits_cell(v),
+        "budgets" => quota::budgets_cell(v),
+        _ => None,
+    };
+    quota.unwrap_or_else(|| plain_cell(v))
+}
+
+fn plain_cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -288,7 +361,7 @@ fn cell(v: &Value) -> String {
         Value::Object(o) if o.is_empty() => "-".to_owned(),
         Value::Object(o) => o
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .map(|(k, v)| format!("{k}={}", plain_cell(v)))
             .collect::<Vec<_>>()
             .join(","),
         other => other.to_string(),
@@ -304,8 +377,10 @@ mod tests {
     #[test]
     fn tables_align_and_render_every_kind_of_cell() {
         let rows = [
-            json!({"id": "1", "models": [], "labels": {"env": "prod"}, "on": true}),
-            json!({"id": "22", "models": ["a", "b"], "labels": {}, "on": null}),
+            json!({"id": "1", "models": [], "labels": {"env": "prod"}, "on": true,
+                "limits": {"rpm": 5}, "budgets": [{"max_usd": 2.5, "period": "total"}]}),
+            json!({"id": "22", "models": ["a", "b"], "labels": {}, "on": null,
+                "limits": {}, "budgets": []}),
         ];
         let rows: Vec<&Value> = rows.iter().collect();
         let t = table(
@@ -314,12 +389,16 @@ mod tests {
                 ("MODELS", "models"),
                 ("LABELS", "labels"),
                 ("ON", "on"),
+                ("LIMITS", "limits"),
+                ("BUDGETS", "budgets"),
             ],
             &rows,
         );
         assert_eq!(
             t,
-            "ID  MODELS  LABELS    ON\n1   any     env=prod  true\n22  a,b     -         -"
+            "ID  MODELS  LABELS    ON    LIMITS  BUDGETS\n\
+             1   any     env=prod  true  rpm=5   total:2.5\n\
+             22  a,b     -         -     -       -"
         );
     }
 

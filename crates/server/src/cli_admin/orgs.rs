@@ -1,14 +1,21 @@
-//! `portcullis orgs ...`: organizations (`/admin/v1/orgs`).
+//! `portcullis orgs ...`: organizations (`/admin/v1/orgs`), with their limits and budgets.
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use http::Method;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
-use super::{Call, Connection, Paging, encode, with_query};
+use super::quota::{QuotaArgs, QuotaUpdateArgs};
+use super::{Call, Connection, Paging, encode, fail, with_query};
 
-const COLUMNS: &[(&str, &str)] = &[("ID", "id"), ("NAME", "name"), ("CREATED", "created_at")];
+const COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("LIMITS", "limits"),
+    ("BUDGETS", "budgets"),
+    ("CREATED", "created_at"),
+];
 
 #[derive(Debug, Args)]
 pub struct OrgsArgs {
@@ -20,11 +27,14 @@ pub struct OrgsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum OrgsCommand {
-    /// Make an organization (gateway admins only).
+    /// Make an organization (gateway admins only), optionally with limits and budgets for all
+    /// of its teams, users and keys together.
     Create {
         /// The name.
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        quota: QuotaArgs,
     },
     /// List the organizations you can see.
     List {
@@ -36,12 +46,16 @@ pub enum OrgsCommand {
     },
     /// Show one organization.
     Show { id: String },
-    /// Rename an organization.
+    /// Rename an organization, or change its limits and budgets (gateway admins only). Each
+    /// limit or budget given replaces that limit, or the budget of that period; the others
+    /// stay.
     Update {
         id: String,
         /// The name.
         #[arg(long)]
-        name: String,
+        name: Option<String>,
+        #[command(flatten)]
+        quota: QuotaUpdateArgs,
     },
     /// Delete an organization that has no teams left.
     Delete { id: String },
@@ -50,12 +64,13 @@ pub enum OrgsCommand {
 pub fn run(args: OrgsArgs) -> ExitCode {
     let item = |id: &str| format!("/admin/v1/orgs/{}", encode(id));
     let call = match args.command {
-        OrgsCommand::Create { name } => Call::new(
-            Method::POST,
-            "/admin/v1/orgs".into(),
-            Some(json!({"name": name})),
-            COLUMNS,
-        ),
+        OrgsCommand::Create { name, quota } => {
+            let mut body = json!({"name": name});
+            if let Err(e) = quota.add_to(&mut body) {
+                return fail(&e);
+            }
+            Call::new(Method::POST, "/admin/v1/orgs".into(), Some(body), COLUMNS)
+        }
         OrgsCommand::List {
             name_prefix,
             paging,
@@ -70,12 +85,13 @@ pub fn run(args: OrgsArgs) -> ExitCode {
             )
         }
         OrgsCommand::Show { id } => Call::new(Method::GET, item(&id), None, COLUMNS),
-        OrgsCommand::Update { id, name } => Call::new(
-            Method::PATCH,
-            item(&id),
-            Some(json!({"name": name})),
-            COLUMNS,
-        ),
+        OrgsCommand::Update { id, name, quota } => {
+            let mut body = Map::new();
+            if let Some(name) = name {
+                body.insert("name".into(), Value::String(name));
+            }
+            return super::run_update(&args.connection, item(&id), body, &quota, COLUMNS);
+        }
         OrgsCommand::Delete { id } => Call::new(Method::DELETE, item(&id), None, COLUMNS),
     };
     super::run(&args.connection, call)

@@ -1,17 +1,20 @@
-//! `portcullis teams ...`: teams (`/admin/v1/teams`).
+//! `portcullis teams ...`: teams (`/admin/v1/teams`), with their limits and budgets.
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use http::Method;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
-use super::{Call, Connection, Paging, encode, with_query};
+use super::quota::{QuotaArgs, QuotaUpdateArgs};
+use super::{Call, Connection, Paging, encode, fail, with_query};
 
 const COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("NAME", "name"),
     ("ORG", "org_id"),
+    ("LIMITS", "limits"),
+    ("BUDGETS", "budgets"),
     ("CREATED", "created_at"),
 ];
 
@@ -25,7 +28,8 @@ pub struct TeamsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TeamsCommand {
-    /// Make a team in an organization.
+    /// Make a team in an organization, optionally with limits and budgets for all of its users
+    /// and keys together.
     Create {
         /// The organization's id.
         #[arg(long)]
@@ -33,6 +37,8 @@ pub enum TeamsCommand {
         /// The name.
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        quota: QuotaArgs,
     },
     /// List the teams you can see.
     List {
@@ -47,12 +53,15 @@ pub enum TeamsCommand {
     },
     /// Show one team.
     Show { id: String },
-    /// Rename a team.
+    /// Rename a team, or change its limits and budgets. Each limit or budget given replaces
+    /// that limit, or the budget of that period; the others stay.
     Update {
         id: String,
         /// The name.
         #[arg(long)]
-        name: String,
+        name: Option<String>,
+        #[command(flatten)]
+        quota: QuotaUpdateArgs,
     },
     /// Delete a team that has no users or keys left.
     Delete { id: String },
@@ -61,12 +70,13 @@ pub enum TeamsCommand {
 pub fn run(args: TeamsArgs) -> ExitCode {
     let item = |id: &str| format!("/admin/v1/teams/{}", encode(id));
     let call = match args.command {
-        TeamsCommand::Create { org, name } => Call::new(
-            Method::POST,
-            "/admin/v1/teams".into(),
-            Some(json!({"org_id": org, "name": name})),
-            COLUMNS,
-        ),
+        TeamsCommand::Create { org, name, quota } => {
+            let mut body = json!({"org_id": org, "name": name});
+            if let Err(e) = quota.add_to(&mut body) {
+                return fail(&e);
+            }
+            Call::new(Method::POST, "/admin/v1/teams".into(), Some(body), COLUMNS)
+        }
         TeamsCommand::List {
             org,
             name_prefix,
@@ -82,12 +92,13 @@ pub fn run(args: TeamsArgs) -> ExitCode {
             )
         }
         TeamsCommand::Show { id } => Call::new(Method::GET, item(&id), None, COLUMNS),
-        TeamsCommand::Update { id, name } => Call::new(
-            Method::PATCH,
-            item(&id),
-            Some(json!({"name": name})),
-            COLUMNS,
-        ),
+        TeamsCommand::Update { id, name, quota } => {
+            let mut body = Map::new();
+            if let Some(name) = name {
+                body.insert("name".into(), Value::String(name));
+            }
+            return super::run_update(&args.connection, item(&id), body, &quota, COLUMNS);
+        }
         TeamsCommand::Delete { id } => Call::new(Method::DELETE, item(&id), None, COLUMNS),
     };
     super::run(&args.connection, call)

@@ -1,4 +1,4 @@
-//! `portcullis users ...`: users and their roles (`/admin/v1/users`).
+//! `portcullis users ...`: users, their roles, limits and budgets (`/admin/v1/users`).
 
 use std::process::ExitCode;
 
@@ -7,7 +7,8 @@ use http::Method;
 use portcullis_types::Role;
 use serde_json::{Map, Value, json};
 
-use super::{Call, Connection, Paging, encode, with_query};
+use super::quota::{QuotaArgs, QuotaUpdateArgs};
+use super::{Call, Connection, Paging, encode, fail, with_query};
 
 const COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
@@ -15,6 +16,8 @@ const COLUMNS: &[(&str, &str)] = &[
     ("ROLE", "role"),
     ("TEAM", "team_id"),
     ("EMAIL", "email"),
+    ("LIMITS", "limits"),
+    ("BUDGETS", "budgets"),
 ];
 
 #[derive(Debug, Args)]
@@ -27,7 +30,7 @@ pub struct UsersArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// Add a user to a team.
+    /// Add a user to a team, optionally with limits and budgets for all of its keys together.
     Create {
         /// The team's id.
         #[arg(long)]
@@ -41,6 +44,8 @@ pub enum UsersCommand {
         /// org_admin, team_admin, member (the default) or viewer.
         #[arg(long)]
         role: Option<Role>,
+        #[command(flatten)]
+        quota: QuotaArgs,
     },
     /// List the users you can see.
     List {
@@ -58,7 +63,8 @@ pub enum UsersCommand {
     },
     /// Show one user.
     Show { id: String },
-    /// Change a user's name, email or role.
+    /// Change a user's name, email, role, limits or budgets. Each limit or budget given
+    /// replaces that limit, or the budget of that period; the others stay.
     Update {
         id: String,
         /// The name.
@@ -72,6 +78,8 @@ pub enum UsersCommand {
         clear_email: bool,
         #[arg(long)]
         role: Option<Role>,
+        #[command(flatten)]
+        quota: QuotaUpdateArgs,
     },
     /// Delete a user who has no keys left.
     Delete { id: String },
@@ -85,6 +93,7 @@ pub fn run(args: UsersArgs) -> ExitCode {
             name,
             email,
             role,
+            quota,
         } => {
             let mut body = json!({"team_id": team, "name": name});
             if let Some(email) = email {
@@ -92,6 +101,9 @@ pub fn run(args: UsersArgs) -> ExitCode {
             }
             if let Some(role) = role {
                 body["role"] = json!(role);
+            }
+            if let Err(e) = quota.add_to(&mut body) {
+                return fail(&e);
             }
             Call::new(Method::POST, "/admin/v1/users".into(), Some(body), COLUMNS)
         }
@@ -121,6 +133,7 @@ pub fn run(args: UsersArgs) -> ExitCode {
             email,
             clear_email,
             role,
+            quota,
         } => {
             let mut body = Map::new();
             if let Some(name) = name {
@@ -134,7 +147,7 @@ pub fn run(args: UsersArgs) -> ExitCode {
             if let Some(role) = role {
                 body.insert("role".into(), json!(role));
             }
-            Call::new(Method::PATCH, item(&id), Some(Value::Object(body)), COLUMNS)
+            return super::run_update(&args.connection, item(&id), body, &quota, COLUMNS);
         }
         UsersCommand::Delete { id } => Call::new(Method::DELETE, item(&id), None, COLUMNS),
     };

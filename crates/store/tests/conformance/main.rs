@@ -138,11 +138,14 @@ conformance!(
     usage_order_paging_and_filters,
     usage_summary_groups,
     usage_summary_filters,
+    quotas_round_trip,
+    quota_updates_and_clearing,
+    list_quotas_returns_only_rows_with_a_quota,
 );
 
-/// Rows as they were before migration 0002 (no role) and rows written by hand, which only raw
-/// SQL can make: the case gets the store and a function running SQL on the same database,
-/// where `{p}` in the SQL stands for the schema qualifier of the tables.
+/// Rows as they were before migrations 0002 (no role) and 0006 (no quotas) and rows written by
+/// hand, which only raw SQL can make: the case gets the store and a function running SQL on the
+/// same database, where `{p}` in the SQL stands for the schema qualifier of the tables.
 mod raw_rows {
     use portcullis_store::{NewOrg, NewTeam, Role, Store, StoreError};
 
@@ -151,10 +154,15 @@ mod raw_rows {
         F: Fn(&'static str) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let org = s.create_org(NewOrg { name: "o".into() }).await.unwrap();
+        let org = NewOrg {
+            name: "o".into(),
+            ..NewOrg::default()
+        };
+        let org = s.create_org(org).await.unwrap();
         let team = NewTeam {
             org_id: org.id,
             name: "t".into(),
+            ..NewTeam::default()
         };
         s.create_team(team).await.unwrap();
         exec(
@@ -162,7 +170,13 @@ mod raw_rows {
              SELECT 'legacy', id, 'legacy', created_at, updated_at FROM {p}teams",
         )
         .await;
-        assert_eq!(s.get_user("legacy").await.unwrap().role, Role::Member);
+        let legacy = s.get_user("legacy").await.unwrap();
+        assert_eq!(legacy.role, Role::Member);
+        // Nor a quota (a row from before migration 0006 has the defaults).
+        assert!(legacy.limits.is_empty() && legacy.budgets.is_empty());
+        // A quota written by hand as an empty value in other words is still no quota.
+        exec("UPDATE {p}users SET limits = '{\"rpm\": null}' WHERE id = 'legacy'").await;
+        assert!(s.list_quotas().await.unwrap().users.is_empty());
         // A role the store does not know is refused when read, never guessed.
         exec(
             "INSERT INTO {p}users (id, team_id, name, role, created_at, updated_at) \

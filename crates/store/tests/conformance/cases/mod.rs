@@ -7,11 +7,13 @@ use time::{Duration, OffsetDateTime};
 
 mod keys;
 mod listing;
+mod quotas;
 mod usage;
 mod usage_summary;
 
 pub use keys::*;
 pub use listing::*;
+pub use quotas::*;
 pub use usage::*;
 pub use usage_summary::*;
 
@@ -37,13 +39,18 @@ fn assert_invalid_ref<T: std::fmt::Debug>(r: Result<T>) {
 }
 
 async fn org(s: &dyn Store, name: &str) -> Organization {
-    s.create_org(NewOrg { name: name.into() }).await.unwrap()
+    let new = NewOrg {
+        name: name.into(),
+        ..NewOrg::default()
+    };
+    s.create_org(new).await.unwrap()
 }
 
 async fn team(s: &dyn Store, org_id: &str, name: &str) -> Team {
     s.create_team(NewTeam {
         org_id: org_id.into(),
         name: name.into(),
+        ..NewTeam::default()
     })
     .await
     .unwrap()
@@ -101,6 +108,7 @@ pub async fn org_crud(s: &dyn Store) {
             &o.id,
             OrgUpdate {
                 name: Some("acme2".into()),
+                ..OrgUpdate::default()
             },
         )
         .await
@@ -134,6 +142,7 @@ pub async fn team_crud(s: &dyn Store) {
             &t.id,
             TeamUpdate {
                 name: Some("ads".into()),
+                ..TeamUpdate::default()
             },
         )
         .await
@@ -154,6 +163,7 @@ pub async fn user_crud(s: &dyn Store) {
         name: "ada".into(),
         email: Some("a@x".into()),
         role: Role::TeamAdmin,
+        ..NewUser::default()
     };
     let u = s.create_user(new).await.unwrap();
     assert_eq!(u.email.as_deref(), Some("a@x"));
@@ -198,6 +208,7 @@ pub async fn user_roles(s: &dyn Store) {
             name: role.to_string(),
             email: None,
             role,
+            ..NewUser::default()
         };
         let u = s.create_user(new).await.unwrap();
         assert_eq!(u.role, role);
@@ -271,6 +282,7 @@ pub async fn key_crud(s: &dyn Store) {
         allowed_endpoints: Some(vec!["/v1/embeddings".into()]),
         expires_at: Some(None),
         enabled: Some(false),
+        ..KeyUpdate::default()
     };
     let k2 = s.update_key(&k.id, update).await.unwrap();
     assert_eq!(k2.name, "renamed");
@@ -389,6 +401,7 @@ pub async fn unique_violations(s: &dyn Store) {
     assert_conflict(
         s.create_org(NewOrg {
             name: "acme".into(),
+            ..NewOrg::default()
         })
         .await,
     );
@@ -398,6 +411,7 @@ pub async fn unique_violations(s: &dyn Store) {
             &other.id,
             OrgUpdate {
                 name: Some("acme".into()),
+                ..OrgUpdate::default()
             },
         )
         .await,
@@ -408,6 +422,7 @@ pub async fn unique_violations(s: &dyn Store) {
         s.create_team(NewTeam {
             org_id: o.id.clone(),
             name: "search".into(),
+            ..NewTeam::default()
         })
         .await,
     );
@@ -451,6 +466,7 @@ pub async fn invalid_references(s: &dyn Store) {
         s.create_team(NewTeam {
             org_id: missing.clone(),
             name: "t".into(),
+            ..NewTeam::default()
         })
         .await,
     );
