@@ -365,3 +365,46 @@ async fn unreachable_redis_fails_closed_with_503_or_open_as_configured() {
         }
     }
 }
+
+/// `POST`s `body` to the admin API at `path` with the master key; returns the answer.
+async fn admin_post(gw: &GatewayProcess, path: &str, body: Value) -> Value {
+    let r = client()
+        .post(gw.url(&format!("/admin/v1{path}")))
+        .bearer_auth("sk-master-0123456789")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn quotas_set_through_the_admin_api_apply_to_every_key_of_the_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_upstream, gw) =
+        common::store_gateway(&dir.path().join("db.sqlite"), Some("sk-master-0123456789")).await;
+    let org = admin_post(&gw, "/orgs", json!({"name": "acme"})).await;
+    let team = admin_post(
+        &gw,
+        "/teams",
+        json!({"org_id": org["id"], "name": "search", "limits": {"rpm": 3}}),
+    )
+    .await;
+    let mut keys = Vec::new();
+    for name in ["a", "b"] {
+        let key = admin_post(&gw, "/keys", json!({"team_id": team["id"], "name": name})).await;
+        keys.push(key["key"].as_str().unwrap().to_owned());
+    }
+    // The team's three requests a minute are shared by both of its keys.
+    for key in [&keys[0], &keys[1], &keys[0]] {
+        let r = chat(&gw, key, chat_body("gpt-test")).await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = chat(&gw, &keys[1], chat_body("gpt-test")).await;
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    let team_scope = format!("team:{}", team["id"].as_str().unwrap());
+    assert!(message.contains(&team_scope), "{message}");
+}
