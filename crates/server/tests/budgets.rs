@@ -231,3 +231,67 @@ async fn a_restarted_gateway_seeds_its_budgets_from_the_stores_records() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("$0.24 of its monthly budget"), "{message}");
 }
+
+/// A gateway whose test key has a hard budget of `max_usd`, in front of an upstream that streams 600
+/// one-word chunks; requests name no max_tokens, so each reserves `default_max_tokens: 3`.
+async fn long_stream(policy: &str, max_usd: u32) -> (MockUpstream, GatewayProcess) {
+    let upstream = MockUpstream::start(|_| {
+        let words = vec!["word"; 600];
+        portcullis_testkit::Reply::chat_stream(&words, portcullis_testkit::SseEnd::Close)
+    })
+    .await
+    .unwrap();
+    let extra =
+        format!("limits: {{ default_max_tokens: 3 }}\nbudgets: {{ stream_overrun: {policy} }}");
+    let yaml = budgeted(
+        &upstream.base_url(),
+        &format!("budgets: [{{ max_usd: {max_usd}, period: daily }}]"),
+        &extra,
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    (upstream, gw)
+}
+
+async fn stream_events(gw: &GatewayProcess) -> Vec<String> {
+    let body = json!({"model": "gpt-test", "stream": true,
+        "messages": [{"role": "user", "content": "Say hello"}]});
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(TEST_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    common::sse_data(&r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_stream_past_its_reservation_is_cut_when_the_budget_has_no_room() {
+    let (_upstream, gw) = long_stream("cut", 1).await;
+    let events = stream_events(&gw).await;
+    // Three events fit the reservation; 256 more tokens ($2.56) do not fit the $1 budget.
+    assert_eq!(events.len(), 4, "{events:?}");
+    // With $3, one extension fits ($0.13 + $2.56), a second does not.
+    let (_upstream, roomier) = long_stream("cut", 3).await;
+    let longer = stream_events(&roomier).await;
+    assert_eq!(longer.len(), 3 + 256 + 1);
+    assert!(longer.last().unwrap().contains("budget_exceeded"));
+    let error: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "budget_exceeded", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key:test"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_past_its_reservation_finishes_by_default() {
+    let (_upstream, gw) = long_stream("finish", 1).await;
+    let events = stream_events(&gw).await;
+    assert_eq!(events.len(), 600, "every chunk arrived");
+    assert!(events.iter().all(|e| !e.contains("budget_exceeded")));
+}

@@ -26,6 +26,7 @@ use super::budgets::{self, Budgets};
 use super::ctx::Outcome;
 use super::{ApiRequest, RequestCtx};
 use crate::auth::Principal;
+use crate::config::limits::StreamOverrun;
 use crate::error::GatewayError;
 use crate::pricing::Money;
 use crate::quota::{Quota, QuotaPolicy, Subject};
@@ -242,9 +243,21 @@ pub async fn admit(
     }
     if !scopes.is_empty() {
         let cost = budgets::estimate_cost(&runtime.pricing, route, estimate);
+        let watch =
+            (request.is_stream() && policy.stream_overrun == StreamOverrun::Cut).then(|| {
+                let more = tokens::Estimate {
+                    prompt: 0,
+                    output: budgets::EXTENSION_TOKENS,
+                };
+                (
+                    estimate.output,
+                    budgets::estimate_cost(&runtime.pricing, route, more),
+                )
+            });
         let now = OffsetDateTime::now_utc();
         let webhook = policy.webhook.as_deref();
-        budgets::admit(budgets, scopes, cost, webhook, now, ctx).await?;
+        let reserve = budgets::Reserve { cost, watch };
+        budgets::admit(budgets, scopes, reserve, webhook, now, ctx).await?;
     }
     Ok(())
 }

@@ -16,6 +16,11 @@
 //!   records say the window spent (see [`SpendSource`]), so a restart does not forget a month's
 //!   spend; with Redis the counters outlive the process anyway, and seeding never overwrites one.
 //! - Soft alerts ([`crate::budget::alerts`]) are checked on every move of a counter.
+//! - Streams reserve like any request and settle at their end. With `budgets.stream_overrun:
+//!   cut` and a hard budget, a stream that has sent as many events as it reserved output tokens
+//!   (about one token per event, as providers stream) reserves [`EXTENSION_TOKENS`] more before
+//!   it goes on; when a hard budget has no room left for them, the stream ends with a
+//!   `budget_exceeded` error event. With `finish` (the default) it runs to its end.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -37,6 +42,9 @@ use crate::pricing::{Money, PriceCatalog};
 use crate::quota::{QuotaPolicy, Subject};
 use crate::runtime::Route;
 use crate::tokens::Estimate;
+
+/// Output tokens a `cut` stream reserves at a time once its first reservation is used up.
+pub const EXTENSION_TOKENS: u64 = 256;
 
 /// One budget that applies to a request.
 #[derive(Debug, Clone)]
@@ -234,20 +242,46 @@ pub struct BudgetHold {
     budgets: Arc<Budgets>,
     counters: Vec<Counter>,
     scopes: Vec<(ScopedBudget, Window)>,
-    /// The reserved estimate, in nano-dollars.
+    /// The reserved estimate, in nano-dollars (grown by a stream's extensions).
     estimate: u64,
     webhook: Option<String>,
+    /// For a stream held to its budgets (`cut`): the output tokens reserved, and what
+    /// [`EXTENSION_TOKENS`] more cost.
+    watch: Option<(u64, Money)>,
+}
+
+/// The answer to a stream's request for more room.
+#[derive(Debug)]
+pub enum Extended {
+    /// Reserved: this much more money.
+    Granted(u64),
+    /// A hard budget has no room left: the stream is cut with this error.
+    Denied(GatewayError),
+}
+
+/// What stage `admit` reserves against the budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct Reserve {
+    /// The estimated cost.
+    pub cost: Money,
+    /// For a stream under `budgets.stream_overrun: cut`: its output tokens reserved, and what
+    /// [`EXTENSION_TOKENS`] more would cost.
+    pub watch: Option<(u64, Money)>,
 }
 
 /// Stage `admit`, budgets: reserves `cost` against every budget in `scopes`, or refuses.
 pub async fn admit(
     budgets: &Arc<Budgets>,
     scopes: Vec<ScopedBudget>,
-    cost: Money,
+    reserve: Reserve,
     webhook: Option<&str>,
     now: OffsetDateTime,
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayError> {
+    let cost = reserve.cost;
+    let watch = reserve
+        .watch
+        .filter(|_| scopes.iter().any(|s| s.budget.hard));
     let scopes: Vec<(ScopedBudget, Window)> = scopes
         .into_iter()
         .map(|b| {
@@ -269,36 +303,47 @@ pub async fn admit(
                 scopes,
                 estimate: amount,
                 webhook: webhook.map(str::to_owned),
+                watch,
             };
             hold.observe(&spends);
             ctx.budget = Some(hold);
             Ok(())
         }
-        Ok(LedgerDecision::Refused(over)) => {
-            let (scoped, window) = counters
-                .iter()
-                .position(|c| c.name == over.counter)
-                .and_then(|i| scopes.get(i))
-                .ok_or_else(|| GatewayError::Internal("budget counter mismatch".into()))?;
-            metrics::counter!(
-                "portcullis_budget_refusals_total",
-                "period" => scoped.budget.period.as_str()
-            )
-            .increment(1);
-            Err(GatewayError::BudgetExceeded(Box::new(BudgetExceeded {
-                scope: scoped.scope.clone(),
-                period: scoped.budget.period,
-                limit: Money(over.limit),
-                spent: Money(over.spent),
-                estimate: cost,
-                resets_at: window.end,
-            })))
-        }
+        Ok(LedgerDecision::Refused(over)) => Err(refusal(&counters, &scopes, &over, cost)),
         Err(e) => {
             tracing::warn!(error = %e, "budgets unavailable: request refused (fail_closed)");
             Err(GatewayError::LimiterUnavailable)
         }
     }
+}
+
+/// The error of a refusal by the counter `over` names.
+fn refusal(
+    counters: &[Counter],
+    scopes: &[(ScopedBudget, Window)],
+    over: &portcullis_limits::Overdraw,
+    cost: Money,
+) -> GatewayError {
+    let Some((scoped, window)) = counters
+        .iter()
+        .position(|c| c.name == over.counter)
+        .and_then(|i| scopes.get(i))
+    else {
+        return GatewayError::Internal("budget counter mismatch".into());
+    };
+    metrics::counter!(
+        "portcullis_budget_refusals_total",
+        "period" => scoped.budget.period.as_str()
+    )
+    .increment(1);
+    GatewayError::BudgetExceeded(Box::new(BudgetExceeded {
+        scope: scoped.scope.clone(),
+        period: scoped.budget.period,
+        limit: Money(over.limit),
+        spent: Money(over.spent),
+        estimate: cost,
+        resets_at: window.end,
+    }))
 }
 
 fn counter(b: &ScopedBudget, window: &Window, now: OffsetDateTime) -> Counter {
@@ -335,6 +380,40 @@ impl BudgetHold {
     /// The reserved estimate.
     pub fn estimate(&self) -> Money {
         Money(self.estimate)
+    }
+
+    /// For a stream held to its budgets: the output tokens it has reserved.
+    pub fn watched_output(&self) -> Option<u64> {
+        self.watch.map(|(tokens, _)| tokens)
+    }
+
+    /// Reserves room for [`EXTENSION_TOKENS`] more output tokens of a watched stream. The
+    /// ledger failing does not cut a stream already running: it goes on, with a warning.
+    pub fn extend(&self) -> impl std::future::Future<Output = Extended> + Send + 'static {
+        let ledger = self.budgets.ledger.clone();
+        let counters = self.counters.clone();
+        let scopes = self.scopes.clone();
+        let cost = self.watch.map_or(Money::ZERO, |(_, c)| c);
+        async move {
+            match ledger.reserve(&counters, cost.nanos()).await {
+                Ok(LedgerDecision::Admitted(_)) => Extended::Granted(cost.nanos()),
+                Ok(LedgerDecision::Refused(over)) => {
+                    Extended::Denied(refusal(&counters, &scopes, &over, cost))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "budgets unavailable: a stream goes on unchecked");
+                    Extended::Granted(0)
+                }
+            }
+        }
+    }
+
+    /// Records an extension granted to a watched stream.
+    pub fn extended(&mut self, amount: u64) {
+        self.estimate = self.estimate.saturating_add(amount);
+        if let Some((tokens, _)) = &mut self.watch {
+            *tokens = tokens.saturating_add(EXTENSION_TOKENS);
+        }
     }
 }
 

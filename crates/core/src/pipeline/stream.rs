@@ -5,6 +5,10 @@
 //! request's context rides along and is recorded when the stream is dropped, however it ended.
 //! With a usage journal, a stream that succeeds is accounted before its final event (`[DONE]`,
 //! `message_stop`, or the end of the body) is yielded: the event waits for the record's write.
+//! A stream held to its hard budgets (`budgets.stream_overrun: cut`, see
+//! [`super::budgets`]) counts its events against the output tokens it reserved; when they are
+//! used up, the next event waits for more room, and a refusal ends the stream with a
+//! `budget_exceeded` error event.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,6 +20,7 @@ use futures_util::Stream;
 use tokio::time::{Instant, Sleep, sleep};
 
 use super::RequestCtx;
+use super::budgets::{BudgetHold, EXTENSION_TOKENS, Extended};
 use crate::error::GatewayError;
 use crate::json_scan as scan;
 use crate::provider::{Dialect, EventStream, ProviderError, StreamEvent};
@@ -32,9 +37,14 @@ pub struct ClientStream {
     /// The usage record being written, and the final event to yield once it is (`None`: end
     /// the body).
     accounting: Option<(Accounting, Option<Bytes>)>,
+    /// Events the stream may still send under its budget reservation (`cut` streams only).
+    budget_left: Option<u64>,
+    /// A request for more budget room in flight, and the event waiting for it.
+    extending: Option<(Extending, StreamEvent)>,
 }
 
 type Accounting = Pin<Box<dyn Future<Output = Result<(), GatewayError>> + Send>>;
+type Extending = Pin<Box<dyn Future<Output = Extended> + Send>>;
 
 impl std::fmt::Debug for ClientStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +58,7 @@ impl std::fmt::Debug for ClientStream {
 impl ClientStream {
     pub fn new(ctx: RequestCtx, first: StreamEvent, rest: EventStream) -> Self {
         let idle = Box::pin(sleep(ctx.stream_idle));
+        let budget_left = ctx.budget.as_ref().and_then(BudgetHold::watched_output);
         Self {
             ctx,
             first: Some(first),
@@ -56,6 +67,55 @@ impl ClientStream {
             sent_last: false,
             finished: false,
             accounting: None,
+            budget_left,
+            extending: None,
+        }
+    }
+
+    /// Counts `event` against the budget reservation of a `cut` stream: `Some(event)` when it
+    /// may go out now, `None` when it waits for more room (a request for it has started).
+    fn budget_gate(&mut self, event: StreamEvent) -> Option<StreamEvent> {
+        match self.budget_left {
+            Some(0) => {
+                let extend = self.ctx.budget.as_ref().map(BudgetHold::extend)?;
+                self.extending = Some((Box::pin(extend), event));
+                None
+            }
+            Some(n) => {
+                self.budget_left = Some(n - 1);
+                Some(event)
+            }
+            None => Some(event),
+        }
+    }
+
+    /// Polls a request for more budget room; when answered, the waiting event (granted) or
+    /// the stream's end with an error event (denied).
+    fn poll_extending(&mut self, cx: &mut Context<'_>) -> Poll<Result<StreamEvent, Bytes>> {
+        let Some((extend, _)) = self.extending.as_mut() else {
+            return Poll::Ready(Err(Bytes::new()));
+        };
+        let answer = std::task::ready!(extend.as_mut().poll(cx));
+        let Some((_, event)) = self.extending.take() else {
+            return Poll::Ready(Err(Bytes::new()));
+        };
+        match answer {
+            Extended::Granted(amount) => {
+                if let Some(hold) = self.ctx.budget.as_mut() {
+                    hold.extended(amount);
+                }
+                self.budget_left = Some(EXTENSION_TOKENS - 1);
+                Poll::Ready(Ok(event))
+            }
+            Extended::Denied(error) => {
+                self.ctx.failed_after_headers(&error);
+                self.sent_last = true;
+                let body = error.to_json_in(self.ctx.dialect);
+                Poll::Ready(Err(match self.ctx.dialect {
+                    Dialect::OpenAi => frame(None, &body),
+                    Dialect::Anthropic => frame(Some(b"error"), &body),
+                }))
+            }
         }
     }
 
@@ -97,6 +157,16 @@ impl ClientStream {
                 Poll::Ready(Some(then.map(|_| event)))
             }
         }
+    }
+
+    /// The bytes to yield for `event` now: `None` when it is skipped, or when it is the final
+    /// event of a success, which waits for the usage record's write.
+    fn emit(&mut self, event: StreamEvent) -> Option<Bytes> {
+        let bytes = self.forward(event)?;
+        if self.sent_last && self.account(Some(bytes.clone())) {
+            return None;
+        }
+        Some(bytes)
     }
 
     /// Frames an event for the client, or `None` to skip it.
@@ -196,6 +266,20 @@ impl Stream for ClientStream {
                     Some(None) | None => return Poll::Ready(None),
                 }
             }
+            if this.extending.is_some() {
+                match std::task::ready!(this.poll_extending(cx)) {
+                    Ok(event) => {
+                        if let Some(bytes) = this.emit(event) {
+                            return Poll::Ready(Some(Ok(bytes)));
+                        }
+                        continue;
+                    }
+                    Err(cut) => {
+                        this.finished = true;
+                        return Poll::Ready(Some(Ok(cut)));
+                    }
+                }
+            }
             if this.finished {
                 return Poll::Ready(None);
             }
@@ -240,11 +324,10 @@ impl Stream for ClientStream {
             if this.sent_last {
                 continue;
             }
-            if let Some(bytes) = this.forward(event) {
-                // The final event of a success waits for the usage record's write.
-                if this.sent_last && this.account(Some(bytes.clone())) {
-                    continue;
-                }
+            let Some(event) = this.budget_gate(event) else {
+                continue;
+            };
+            if let Some(bytes) = this.emit(event) {
                 return Poll::Ready(Some(Ok(bytes)));
             }
         }
