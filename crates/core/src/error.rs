@@ -118,7 +118,9 @@ pub enum GatewayError {
     #[error(transparent)]
     BudgetExceeded(Box<crate::pipeline::admit::BudgetExceeded>),
     /// Stage `admit`: the shared limiter cannot be reached and its policy is to fail closed.
-    #[error("rate limits cannot be checked right now (the limiter is unreachable); retry later")]
+    #[error(
+        "rate limits and budgets cannot be checked right now (their shared store is unreachable); retry later"
+    )]
     LimiterUnavailable,
 }
 

@@ -101,9 +101,10 @@ impl QuotaPolicy {
 /// What a request is, for matching rules: who sent it and which model it asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
-    /// A stored key's id, else the key's name.
+    /// A stored key's id, else (a config key) the key's name.
     pub key: &'a str,
-    pub key_name: &'a str,
+    /// Whether `key` is a stored key's id.
+    pub stored_key: bool,
     pub user: Option<&'a str>,
     pub team: Option<&'a str>,
     pub org: Option<&'a str>,
@@ -111,17 +112,55 @@ pub struct Subject<'a> {
 }
 
 impl crate::config::limits::Scope {
-    /// Whether every field of the scope matches `s` (a key by its id or its name).
+    /// Whether every field of the scope matches `s`: a stored key by its id (names are not
+    /// unique across teams), a config key by its name.
     pub fn matches(&self, s: &Subject<'_>) -> bool {
         let eq = |want: &Option<String>, have: Option<&str>| {
             want.as_deref().is_none_or(|w| have == Some(w))
         };
-        self.key
-            .as_deref()
-            .is_none_or(|k| k == s.key || k == s.key_name)
+        eq(&self.key, Some(s.key))
             && eq(&self.user, s.user)
             && eq(&self.team, s.team)
             && eq(&self.org, s.org)
             && eq(&self.model, Some(s.model))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::limits::Scope;
+
+    fn subject(key: &'static str, stored_key: bool) -> Subject<'static> {
+        Subject {
+            key,
+            stored_key,
+            user: Some("u1"),
+            team: Some("t1"),
+            org: Some("o1"),
+            model: "gpt-4o",
+        }
+    }
+
+    #[test]
+    fn scopes_match_every_field_they_name() {
+        let rule = |key: Option<&str>, team: Option<&str>, model: Option<&str>| Scope {
+            key: key.map(str::to_owned),
+            team: team.map(str::to_owned),
+            model: model.map(str::to_owned),
+            ..Scope::default()
+        };
+        let s = subject("k1", true);
+        assert!(rule(None, Some("t1"), Some("gpt-4o")).matches(&s));
+        assert!(!rule(None, Some("t1"), Some("gpt-4o-mini")).matches(&s));
+        assert!(!rule(None, Some("t2"), None).matches(&s));
+        assert!(rule(Some("k1"), None, None).matches(&s));
+        assert_eq!(
+            rule(Some("k1"), Some("t1"), Some("m")).name(),
+            "key:k1|team:t1|model:m"
+        );
+        // A stored key is matched by its id, never by a name another team's key may share.
+        assert!(!rule(Some("ci"), None, None).matches(&subject("k1", true)));
+        assert!(rule(Some("ci"), None, None).matches(&subject("ci", false)));
     }
 }

@@ -166,7 +166,7 @@ pub fn reset_text(d: Duration) -> String {
 pub fn subject<'a>(principal: &'a Principal, model: &'a str) -> Subject<'a> {
     Subject {
         key: principal.key_id.as_deref().unwrap_or(&principal.key_name),
-        key_name: &principal.key_name,
+        stored_key: principal.key_id.is_some(),
         user: principal.user.as_deref().or(principal.subject.as_deref()),
         team: principal.team.as_deref(),
         org: principal.org.as_deref(),
@@ -228,12 +228,19 @@ pub async fn admit(
     let policy = &runtime.quotas;
     let s = subject(principal, request.model());
     let keys = limit_keys(policy, principal, route, &s);
-    let scopes = budgets::budget_scopes(policy, principal, &s);
+    // Counting tokens is not generating them: it takes a request from the rate limits, and no
+    // tokens or money.
+    let counting = request.op() == crate::provider::Operation::CountTokens;
+    let scopes = if counting {
+        Vec::new()
+    } else {
+        budgets::budget_scopes(policy, principal, &s)
+    };
     if keys.is_empty() && scopes.is_empty() {
         return Ok(());
     }
     // Tokenizing costs up to a few hundred microseconds: only when a figure needs it.
-    let estimate = if limits_tokens(&keys) || !scopes.is_empty() {
+    let estimate = if !counting && (limits_tokens(&keys) || !scopes.is_empty()) {
         tokens::estimate(request, policy.default_max_tokens)
     } else {
         tokens::Estimate::default()

@@ -83,7 +83,15 @@ pub struct Budgets {
     pub source: Option<Arc<dyn SpendSource>>,
     pub alerts: Arc<BudgetAlerts>,
     seeded: Mutex<HashSet<Arc<str>>>,
+    /// After a failed seed, no other is tried before this instant (the store is slow or
+    /// down: requests should not each wait for it).
+    seed_paused_until: Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a seed may wait for the store.
+const SEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long seeding pauses after a failure.
+const SEED_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Budgets {
     pub fn new(
@@ -96,13 +104,23 @@ impl Budgets {
             source,
             alerts,
             seeded: Mutex::new(HashSet::new()),
+            seed_paused_until: Mutex::new(None),
         }
     }
 
-    /// Seeds the counters this process has not seen yet from the source (once each; a failure
-    /// is retried by the next request).
+    /// Seeds the counters this process has not seen yet from the source (once each). A failure
+    /// (or a store slower than [`SEED_TIMEOUT`]) pauses seeding for [`SEED_PAUSE`]; the
+    /// counters it missed are seeded by a request after that.
     async fn seed(&self, counters: &[Counter], scopes: &[(ScopedBudget, Window)]) {
         let Some(source) = &self.source else { return };
+        let paused = self
+            .seed_paused_until
+            .lock()
+            .map(|p| p.is_some_and(|until| std::time::Instant::now() < until))
+            .unwrap_or(false);
+        if paused {
+            return;
+        }
         for (counter, (scoped, window)) in counters.iter().zip(scopes) {
             let fresh = self
                 .seeded
@@ -112,13 +130,18 @@ impl Budgets {
             if !fresh {
                 continue;
             }
-            let seeded = match source.spent_since(&scoped.filter, window.start).await {
-                Ok(spent) => self
+            let read = tokio::time::timeout(
+                SEED_TIMEOUT,
+                source.spent_since(&scoped.filter, window.start),
+            );
+            let seeded = match read.await {
+                Ok(Ok(spent)) => self
                     .ledger
                     .seed(counter, spent)
                     .await
                     .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(format!("no answer within {SEED_TIMEOUT:?}")),
             };
             match seeded {
                 Ok(_) => {
@@ -130,11 +153,17 @@ impl Budgets {
                         s.insert(counter.name.clone());
                     }
                 }
-                Err(e) => tracing::warn!(
-                    budget = %counter.name,
-                    error = %e,
-                    "budgets: cannot read the window's spend from the store; counting from the ledger alone"
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        budget = %counter.name,
+                        error = %e,
+                        "budgets: cannot read the window's spend from the store; counting from the ledger alone"
+                    );
+                    if let Ok(mut p) = self.seed_paused_until.lock() {
+                        *p = Some(std::time::Instant::now() + SEED_PAUSE);
+                    }
+                    return;
+                }
             }
         }
     }
@@ -181,15 +210,9 @@ pub fn budget_scopes(
             out.push(ScopedBudget {
                 scope: Arc::from(format!("rule:{}", scope.name())),
                 filter: SpendFilter {
-                    // A rule's key is a key's id or name; records carry both.
-                    key_id: scope
-                        .key
-                        .clone()
-                        .filter(|k| Some(k.as_str()) == principal.key_id.as_deref()),
-                    key_name: scope
-                        .key
-                        .clone()
-                        .filter(|k| k.as_str() == &*principal.key_name),
+                    // A rule's key is a stored key's id, or a config key's name.
+                    key_id: scope.key.clone().filter(|_| s.stored_key),
+                    key_name: scope.key.clone().filter(|_| !s.stored_key),
                     user: scope.user.clone(),
                     team: scope.team.clone(),
                     org: scope.org.clone(),
@@ -253,8 +276,9 @@ pub struct BudgetHold {
 /// The answer to a stream's request for more room.
 #[derive(Debug)]
 pub enum Extended {
-    /// Reserved: this much more money.
-    Granted(u64),
+    /// Reserved this much more money (0 when the ledger failed open), moving the counters as
+    /// `spends` says (for alerts).
+    Granted(u64, Vec<Spend>),
     /// A hard budget has no room left: the stream is cut with this error.
     Denied(GatewayError),
 }
@@ -297,11 +321,14 @@ pub async fn admit(
     let amount = cost.nanos();
     match budgets.ledger.reserve(&counters, amount).await {
         Ok(LedgerDecision::Admitted(spends)) => {
+            // No spends for our counters: the ledger failed open and reserved nothing, so the
+            // settle must add the whole actual cost rather than the difference.
+            let reserved = if spends.is_empty() { 0 } else { amount };
             let hold = BudgetHold {
                 budgets: budgets.clone(),
                 counters,
                 scopes,
-                estimate: amount,
+                estimate: reserved,
                 webhook: webhook.map(str::to_owned),
                 watch,
             };
@@ -396,20 +423,24 @@ impl BudgetHold {
         let cost = self.watch.map_or(Money::ZERO, |(_, c)| c);
         async move {
             match ledger.reserve(&counters, cost.nanos()).await {
-                Ok(LedgerDecision::Admitted(_)) => Extended::Granted(cost.nanos()),
+                Ok(LedgerDecision::Admitted(spends)) if spends.is_empty() => {
+                    Extended::Granted(0, spends)
+                }
+                Ok(LedgerDecision::Admitted(spends)) => Extended::Granted(cost.nanos(), spends),
                 Ok(LedgerDecision::Refused(over)) => {
                     Extended::Denied(refusal(&counters, &scopes, &over, cost))
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "budgets unavailable: a stream goes on unchecked");
-                    Extended::Granted(0)
+                    Extended::Granted(0, Vec::new())
                 }
             }
         }
     }
 
-    /// Records an extension granted to a watched stream.
-    pub fn extended(&mut self, amount: u64) {
+    /// Records an extension granted to a watched stream (and raises the alerts it crossed).
+    pub fn extended(&mut self, amount: u64, spends: &[Spend]) {
+        self.observe(spends);
         self.estimate = self.estimate.saturating_add(amount);
         if let Some((tokens, _)) = &mut self.watch {
             *tokens = tokens.saturating_add(EXTENSION_TOKENS);

@@ -75,6 +75,9 @@ impl ClientStream {
     /// Counts `event` against the budget reservation of a `cut` stream: `Some(event)` when it
     /// may go out now, `None` when it waits for more room (a request for it has started).
     fn budget_gate(&mut self, event: StreamEvent) -> Option<StreamEvent> {
+        if !self.is_output(&event) {
+            return Some(event);
+        }
         match self.budget_left {
             Some(0) => {
                 let extend = self.ctx.budget.as_ref().map(BudgetHold::extend)?;
@@ -89,6 +92,17 @@ impl ClientStream {
         }
     }
 
+    /// Whether `event` carries generated output (about one token, as providers stream): not
+    /// `[DONE]`, a usage-only chunk, or Anthropic's framing events.
+    fn is_output(&self, event: &StreamEvent) -> bool {
+        match self.ctx.dialect {
+            Dialect::OpenAi => {
+                !event.is_done() && memchr::memmem::find(&event.data, b"\"choices\":[]").is_none()
+            }
+            Dialect::Anthropic => event.event.as_deref() == Some(b"content_block_delta".as_slice()),
+        }
+    }
+
     /// Polls a request for more budget room; when answered, the waiting event (granted) or
     /// the stream's end with an error event (denied).
     fn poll_extending(&mut self, cx: &mut Context<'_>) -> Poll<Result<StreamEvent, Bytes>> {
@@ -100,9 +114,9 @@ impl ClientStream {
             return Poll::Ready(Err(Bytes::new()));
         };
         match answer {
-            Extended::Granted(amount) => {
+            Extended::Granted(amount, spends) => {
                 if let Some(hold) = self.ctx.budget.as_mut() {
-                    hold.extended(amount);
+                    hold.extended(amount, &spends);
                 }
                 self.budget_left = Some(EXTENSION_TOKENS - 1);
                 Poll::Ready(Ok(event))
