@@ -299,7 +299,9 @@ async fn reserve(
             })))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "rate limits unavailable: request refused (fail_closed)");
+            // The limiter warns once per outage and counts every refusal
+            // (`portcullis_limiter_unavailable_total`): a line per request would flood the log.
+            tracing::debug!(error = %e, "rate limits unavailable: request refused (fail_closed)");
             Err(GatewayError::LimiterUnavailable)
         }
     }
@@ -322,7 +324,9 @@ pub fn settle(ctx: &mut RequestCtx) {
     };
     runtime.spawn(async move {
         if let Err(e) = reservation.settle(actual).await {
-            tracing::warn!(error = %e, "rate limits: a settle was lost");
+            // Warned once per outage by the limiter; counted here.
+            metrics::counter!("portcullis_settles_lost_total", "ledger" => "limits").increment(1);
+            tracing::debug!(error = %e, "rate limits: a settle was lost");
         }
     });
 }

@@ -338,7 +338,8 @@ pub async fn admit(
         }
         Ok(LedgerDecision::Refused(over)) => Err(refusal(&counters, &scopes, &over, cost)),
         Err(e) => {
-            tracing::warn!(error = %e, "budgets unavailable: request refused (fail_closed)");
+            // As for rate limits: the ledger warns once per outage and counts the refusals.
+            tracing::debug!(error = %e, "budgets unavailable: request refused (fail_closed)");
             Err(GatewayError::LimiterUnavailable)
         }
     }
@@ -479,7 +480,11 @@ pub fn settle(ctx: &mut RequestCtx) {
     runtime.spawn(async move {
         match hold.budgets.ledger.adjust(&hold.counters, delta).await {
             Ok(spends) => hold.observe(&spends),
-            Err(e) => tracing::warn!(error = %e, "budgets: a settle was lost"),
+            Err(e) => {
+                metrics::counter!("portcullis_settles_lost_total", "ledger" => "budgets")
+                    .increment(1);
+                tracing::debug!(error = %e, "budgets: a settle was lost");
+            }
         }
     });
 }
