@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_limits::{Decision, Dimension, Headroom, LimitKey, RateLimiter, Retry};
+use portcullis_limits::{Admission, Decision, Dimension, Headroom, LimitKey, RateLimiter, Retry};
 use portcullis_types::{BudgetPeriod, LimitRules};
 use time::OffsetDateTime;
 
@@ -213,9 +213,13 @@ fn limits_tokens(keys: &[LimitKey]) -> bool {
         .any(|k| matches!(k.rules, LimitRules { tpm: Some(_), .. }))
 }
 
-/// Stage `admit`: reserves the request against every rate limit and then every budget of its
+/// Stage `admit`: reserves the request against every rate limit and every budget of its
 /// scopes, or refuses it (429 naming the limit or budget, or 503 when the shared backend is
 /// unreachable and fails closed). A request without limits or budgets anywhere returns at once.
+///
+/// The limiter and the spend ledger are asked at the same time, so with Redis the request
+/// waits for one round trip, not two; when one refuses, what the other took is given back
+/// (the rate limits' reservation when the context is dropped, the budgets' at once).
 pub async fn admit(
     limiter: &dyn RateLimiter,
     budgets: &Arc<Budgets>,
@@ -245,10 +249,17 @@ pub async fn admit(
     } else {
         tokens::Estimate::default()
     };
-    if !keys.is_empty() {
-        reserve(limiter, keys, estimate.total(), ctx).await?;
-    }
-    if !scopes.is_empty() {
+    let limits = async {
+        if keys.is_empty() {
+            Ok(None)
+        } else {
+            reserve(limiter, keys, estimate.total()).await.map(Some)
+        }
+    };
+    let spend = async {
+        if scopes.is_empty() {
+            return Ok(None);
+        }
         let cost = budgets::estimate_cost(&runtime.pricing, route, estimate);
         let watch =
             (request.is_stream() && policy.stream_overrun == StreamOverrun::Cut).then(|| {
@@ -264,26 +275,43 @@ pub async fn admit(
         let now = OffsetDateTime::now_utc();
         let webhook = policy.webhook.as_deref();
         let reserve = budgets::Reserve { cost, watch };
-        budgets::admit(budgets, scopes, reserve, webhook, now, ctx).await?;
+        budgets::admit(budgets, scopes, reserve, webhook, now)
+            .await
+            .map(Some)
+    };
+    let (limits, spend) = tokio::join!(limits, spend);
+    let limits = limits.map(|admission| {
+        admission.map(|a| {
+            ctx.headroom = RateHeadroom {
+                requests: a.requests,
+                tokens: a.tokens,
+            };
+            // Kept even when the budgets refuse: settling it (with 0 tokens) gives it back.
+            ctx.reservation = Some(a.reservation);
+        })
+    });
+    match (limits, spend) {
+        (Ok(_), Ok(hold)) => {
+            ctx.budget = hold;
+            Ok(())
+        }
+        (Err(e), Ok(hold)) => {
+            if let Some(hold) = hold {
+                hold.release();
+            }
+            Err(e)
+        }
+        (_, Err(e)) => Err(e),
     }
-    Ok(())
 }
 
 async fn reserve(
     limiter: &dyn RateLimiter,
     keys: Vec<LimitKey>,
     tokens: u64,
-    ctx: &mut RequestCtx,
-) -> Result<(), GatewayError> {
+) -> Result<Admission, GatewayError> {
     match limiter.reserve(keys, tokens).await {
-        Ok(Decision::Admitted(admission)) => {
-            ctx.headroom = RateHeadroom {
-                requests: admission.requests,
-                tokens: admission.tokens,
-            };
-            ctx.reservation = Some(admission.reservation);
-            Ok(())
-        }
+        Ok(Decision::Admitted(admission)) => Ok(admission),
         Ok(Decision::Refused(refusal)) => {
             metrics::counter!(
                 "portcullis_ratelimit_refusals_total",

@@ -300,8 +300,7 @@ pub async fn admit(
     reserve: Reserve,
     webhook: Option<&str>,
     now: OffsetDateTime,
-    ctx: &mut RequestCtx,
-) -> Result<(), GatewayError> {
+) -> Result<BudgetHold, GatewayError> {
     let cost = reserve.cost;
     let watch = reserve
         .watch
@@ -333,8 +332,7 @@ pub async fn admit(
                 watch,
             };
             hold.observe(&spends);
-            ctx.budget = Some(hold);
-            Ok(())
+            Ok(hold)
         }
         Ok(LedgerDecision::Refused(over)) => Err(refusal(&counters, &scopes, &over, cost)),
         Err(e) => {
@@ -408,6 +406,27 @@ impl BudgetHold {
     /// The reserved estimate.
     pub fn estimate(&self) -> Money {
         Money(self.estimate)
+    }
+
+    /// Gives the reservation back (the request was refused by a rate limit after all), off the
+    /// request path.
+    pub fn release(self) {
+        let (Ok(runtime), Ok(delta)) = (
+            tokio::runtime::Handle::try_current(),
+            i64::try_from(self.estimate),
+        ) else {
+            return;
+        };
+        if delta == 0 {
+            return;
+        }
+        runtime.spawn(async move {
+            if let Err(e) = self.budgets.ledger.adjust(&self.counters, -delta).await {
+                metrics::counter!("portcullis_settles_lost_total", "ledger" => "budgets")
+                    .increment(1);
+                tracing::debug!(error = %e, "budgets: a release was lost");
+            }
+        });
     }
 
     /// For a stream held to its budgets: the output tokens it has reserved.
