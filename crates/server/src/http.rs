@@ -15,12 +15,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use portcullis_core::error::RequestError;
 use portcullis_core::pipeline::admit::{self, RateHeadroom};
-use portcullis_core::pipeline::{self, Reply};
+use portcullis_core::pipeline::{self, Reply, ReplyMeta};
 use portcullis_core::provider::{Dialect, Operation};
 use portcullis_core::{Gateway, GatewayError, request_id};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+const X_PORTCULLIS_DEPLOYMENT: HeaderName = HeaderName::from_static("x-portcullis-deployment");
+const X_PORTCULLIS_ATTEMPTS: HeaderName = HeaderName::from_static("x-portcullis-attempts");
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -198,27 +200,38 @@ fn dialect_of(uri: &Uri) -> Dialect {
 
 fn render(reply: Reply, dialect: Dialect) -> Response {
     match reply {
-        Reply::Json {
-            status,
-            body,
-            headroom,
-        } => {
+        Reply::Json { status, body, meta } => {
             let mut response = json_response(status, body);
-            ratelimit_headers(response.headers_mut(), &headroom);
+            served_headers(response.headers_mut(), &meta);
             response
         }
         Reply::Error(e) => error_response(&e, dialect),
         Reply::Stream(stream) => {
-            let headroom = stream.headroom();
+            let meta = stream.meta();
             let mut response = Response::new(Body::from_stream(stream));
             let h = response.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
-            ratelimit_headers(h, &headroom);
+            served_headers(h, &meta);
             response
         }
     }
+}
+
+/// How a success was served: the deployment, the attempts, and the rate limits' headroom.
+fn served_headers(h: &mut HeaderMap, meta: &ReplyMeta) {
+    if let Some(v) = meta
+        .deployment
+        .as_deref()
+        .and_then(|d| HeaderValue::from_str(d).ok())
+    {
+        h.insert(X_PORTCULLIS_DEPLOYMENT, v);
+    }
+    if meta.attempts > 0 {
+        h.insert(X_PORTCULLIS_ATTEMPTS, HeaderValue::from(meta.attempts));
+    }
+    ratelimit_headers(h, &meta.headroom);
 }
 
 /// OpenAI's `x-ratelimit-*` headers, from the tightest rules the request was admitted under.

@@ -630,6 +630,10 @@ async fn failover_on_connection_errors_5xx_and_429_but_not_on_bad_requests() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Which deployment served, after how many attempts: names, never URLs or keys.
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("x-portcullis-deployment"), "good/good-model");
+    assert_eq!(header("x-portcullis-attempts"), "4");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["model"], "good-model");
     assert_eq!((broken.count(), limited.count(), good.count()), (1, 1, 1));
@@ -641,6 +645,11 @@ async fn failover_on_connection_errors_5xx_and_429_but_not_on_bad_requests() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-portcullis-attempts"], "4");
+    assert_eq!(
+        response.headers()["x-portcullis-deployment"],
+        "good/good-model"
+    );
     assert!(response.text().await.unwrap().contains("Hello"));
     assert_eq!(good.count(), 2, "streams fail over before their first byte");
 

@@ -119,6 +119,19 @@ impl RequestCtx {
         self.error_fault = Some(error.fault());
     }
 
+    /// What a success's response headers say about how it was served.
+    pub fn reply_meta(&self) -> super::ReplyMeta {
+        super::ReplyMeta {
+            headroom: self.headroom,
+            deployment: self
+                .provider
+                .as_deref()
+                .zip(self.upstream_model.as_deref())
+                .map(|(p, m)| format!("{p}/{m}")),
+            attempts: self.attempts,
+        }
+    }
+
     /// Marks the request as finished successfully.
     pub fn complete(&mut self) {
         if self.outcome == Outcome::Pending {

@@ -175,16 +175,27 @@ impl ApiRequest {
 /// What the edge sends back.
 #[derive(Debug)]
 pub enum Reply {
-    /// A JSON body with a status, and the rate limits' headroom for `x-ratelimit-*`.
+    /// A JSON body with a status, and what its headers say about how it was served.
     Json {
         status: StatusCode,
         body: Bytes,
-        headroom: admit::RateHeadroom,
+        meta: ReplyMeta,
     },
     /// An SSE stream.
     Stream(Box<ClientStream>),
     /// A failure, rendered in the API's error shape.
     Error(GatewayError),
+}
+
+/// How a success was served, for its response headers: the rate limits' headroom
+/// (`x-ratelimit-*`), the deployment that answered (`x-portcullis-deployment`: its provider's
+/// config name and upstream model, never a URL or credential) and the attempts it took
+/// (`x-portcullis-attempts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyMeta {
+    pub headroom: admit::RateHeadroom,
+    pub deployment: Option<String>,
+    pub attempts: u32,
 }
 
 /// Runs one request through the stages. The context is created here and recorded when dropped.
@@ -222,7 +233,7 @@ pub async fn handle(
             Reply::Json {
                 status: StatusCode::OK,
                 body,
-                headroom: ctx.headroom,
+                meta: ctx.reply_meta(),
             }
         }
         Ok(Dispatched::Stream { first, rest }) => {
@@ -301,7 +312,7 @@ pub async fn list_models(
             Reply::Json {
                 status: StatusCode::OK,
                 body,
-                headroom: admit::RateHeadroom::default(),
+                meta: ReplyMeta::default(),
             }
         }
         Err(e) => {

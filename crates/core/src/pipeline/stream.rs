@@ -133,9 +133,9 @@ impl ClientStream {
         }
     }
 
-    /// The rate limits' headroom after this request's admission (`x-ratelimit-*`).
-    pub fn headroom(&self) -> super::admit::RateHeadroom {
-        self.ctx.headroom
+    /// How the stream is served, for its response headers.
+    pub fn meta(&self) -> super::ReplyMeta {
+        self.ctx.reply_meta()
     }
 
     /// Starts writing the usage record of a stream that succeeded, holding back `then` (its
