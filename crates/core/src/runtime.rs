@@ -4,6 +4,7 @@
 //! is unchanged keeps the previous snapshot's verifier (and so its cached key set), a changed one
 //! gets a new verifier.
 
+use crate::routing::health::{Health, HealthPolicy};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,6 +29,8 @@ pub struct Deployment {
     pub provider: Arc<dyn Provider>,
     pub upstream_model: Arc<str>,
     pub weight: u32,
+    /// Passive health (outlier ejection), kept across reloads for the same provider and model.
+    pub health: Arc<crate::routing::health::Health>,
 }
 
 /// What a client-facing model name resolves to.
@@ -75,6 +78,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The health of a deployment of this snapshot, to carry over to the next.
+    fn health_of(&self, route: &str, provider: &str, model: &str) -> Option<Arc<Health>> {
+        self.routes.get(route)?.deployments.iter().find_map(|d| {
+            (&*d.provider_name == provider && &*d.upstream_model == model).then(|| d.health.clone())
+        })
+    }
+
     /// Builds a snapshot. The config was validated, so every deployment names a provider.
     pub fn build(config: &Config, http: &HttpClient) -> Self {
         Self::build_with(config, http, None)
@@ -127,6 +137,9 @@ impl Runtime {
                             provider: providers.get(d.provider.as_str())?.clone(),
                             upstream_model: Arc::from(d.model.as_str()),
                             weight: d.weight,
+                            health: previous
+                                .and_then(|p| p.health_of(name, &d.provider, &d.model))
+                                .unwrap_or_else(|| Arc::new(Health::new(HealthPolicy::default()))),
                         })
                     })
                     .collect();

@@ -781,3 +781,54 @@ async fn logs_hold_no_content_keys_or_secrets() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_failing_deployment_is_ejected_and_skipped_and_the_least_bad_is_tried_when_all_are() {
+    let broken = MockUpstream::start(|_| Reply::error(502, "bad gateway"))
+        .await
+        .unwrap();
+    let good = MockUpstream::openai().await.unwrap();
+    let yaml = config(
+        &format!(
+            r#"  broken: {{ type: openai_compatible, base_url: "{}" }}
+  good: {{ type: openai_compatible, base_url: "{}" }}"#,
+            broken.base_url(),
+            good.base_url()
+        ),
+        r#"  gpt-test: { deployments: [{ provider: broken }, { provider: good }] }
+  only-broken: { deployments: [{ provider: broken, model: alone }] }"#,
+    );
+    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    let attempts = |r: &reqwest::Response| {
+        r.headers()["x-portcullis-attempts"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Five failures in a row eject `broken` (for 5 s): until then each request tries it first.
+    for _ in 0..5 {
+        let r = post(gw.url("/v1/chat/completions"), chat_body("gpt-test"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(attempts(&r), "2");
+    }
+    assert_eq!(broken.count(), 5);
+    let r = post(gw.url("/v1/chat/completions"), chat_body("gpt-test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attempts(&r), "1", "the ejected deployment is skipped");
+    assert_eq!(broken.count(), 5);
+    // Health is per deployment: `only-broken` (another model on the same provider) is its own,
+    // and when its only deployment is ejected it is still tried rather than failing outright.
+    for _ in 0..7 {
+        let r = post(gw.url("/v1/chat/completions"), chat_body("only-broken"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 502);
+    }
+    assert_eq!(broken.count(), 12);
+}

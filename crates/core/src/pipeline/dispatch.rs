@@ -15,6 +15,7 @@ use super::{ApiRequest, RequestCtx, bridge};
 use crate::config::Timeouts;
 use crate::error::GatewayError;
 use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent};
+use crate::routing::health::Availability;
 use crate::runtime::{Deployment, Route};
 
 /// A successful attempt.
@@ -52,7 +53,31 @@ pub async fn dispatch(
     let plan = route.strategy.plan(&route.deployments, op);
     let deadline = Instant::now() + route.timeouts.total;
     let mut last_error = None;
-    for index in plan {
+    // Ejected deployments are skipped (`routing::health`); when every one is, the one whose
+    // cool-down ends first is tried rather than failing outright.
+    let mut ejected = Vec::new();
+    let mut tried = false;
+    let mut plan = plan.into_iter();
+    loop {
+        let index = match plan.next() {
+            Some(index) => match route.deployments.get(index).map(|d| d.health.check()) {
+                Some(Availability::Ejected { until }) => {
+                    ejected.push((until, index));
+                    continue;
+                }
+                Some(_) => index,
+                None => continue,
+            },
+            None if !tried => match ejected.iter().min() {
+                Some(&(_, index)) => {
+                    ejected.clear();
+                    index
+                }
+                None => break,
+            },
+            None => break,
+        };
+        tried = true;
         let Some(deployment) = route.deployments.get(index) else {
             continue;
         };
@@ -65,7 +90,9 @@ pub async fn dispatch(
         ctx.provider = Some(deployment.provider_name.clone());
         ctx.upstream_model = Some(deployment.upstream_model.clone());
         request.set_model(&deployment.upstream_model);
-        match attempt(deployment, request, stream, &route.timeouts, remaining).await {
+        let result = attempt(deployment, request, stream, &route.timeouts, remaining).await;
+        deployment.health.record(result.as_ref().map(|_| ()));
+        match result {
             Ok(done) => {
                 if stream {
                     ctx.first_byte = Some(ctx.started.elapsed());

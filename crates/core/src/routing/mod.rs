@@ -2,6 +2,8 @@
 //! dispatch tries them in that order. Issue-2 routing is ordered priority; richer strategies
 //! (weighted, latency, cost, headroom) plug in here without touching dispatch.
 
+pub mod health;
+
 use std::fmt::Debug;
 
 use crate::provider::Operation;

@@ -1,0 +1,308 @@
+//! Passive health of one deployment (outlier ejection), fed by the outcomes dispatch sees and
+//! read by dispatch to skip deployments that are failing.
+//!
+//! - **Ejection.** [`HealthPolicy::consecutive_failures`] failures in a row, or an error rate of
+//!   at least [`HealthPolicy::error_rate`] over the last [`HealthPolicy::window`] outcomes (once
+//!   the window is full), eject the deployment for a cool-down.
+//! - **Cool-down.** [`HealthPolicy::base_cooldown`] doubled for each ejection in a row, at most
+//!   [`HealthPolicy::max_cooldown`].
+//! - **Half-open.** When the cool-down ends, one request is let through as a probe: a success
+//!   makes the deployment healthy again (and resets the doubling), a failure ejects it again
+//!   for twice as long. Other requests keep skipping it while the probe is out.
+//!
+//! What counts as a failure is the deployment's fault: it could not be reached, timed out,
+//! answered 5xx or overloaded, or broke its stream. A 429 is not (the deployment is healthy but
+//! busy; retries move on without marking it), nor is a request it rightly rejected.
+//!
+//! Time is tokio's clock, so tests drive cool-downs with paused time. One small mutex per
+//! deployment, held for a few instructions and never across an await.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::provider::ProviderError;
+
+/// When a deployment is ejected and for how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthPolicy {
+    pub consecutive_failures: u32,
+    pub error_rate: f64,
+    pub window: u32,
+    pub base_cooldown: Duration,
+    pub max_cooldown: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            error_rate: 0.5,
+            window: 20,
+            base_cooldown: Duration::from_secs(5),
+            max_cooldown: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Whether a request may go to a deployment now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Healthy,
+    /// Its cool-down is over and this request is its probe.
+    Probe,
+    /// Ejected until then (or probing: until the probe answers).
+    Ejected {
+        until: Instant,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    Healthy,
+    Ejected {
+        until: Instant,
+    },
+    /// A probe is out since then. A probe whose request was dropped never answers: after
+    /// `max_cooldown` another one is let through.
+    Probing {
+        since: Instant,
+    },
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    consecutive: u32,
+    /// The last outcomes, `true` for a failure, as a ring.
+    recent: Vec<bool>,
+    next: usize,
+    /// Ejections in a row (doubles the cool-down).
+    ejections: u32,
+}
+
+/// One deployment's health.
+#[derive(Debug)]
+pub struct Health {
+    policy: HealthPolicy,
+    inner: Mutex<Inner>,
+}
+
+impl Health {
+    pub fn new(policy: HealthPolicy) -> Self {
+        Self {
+            policy,
+            inner: Mutex::new(Inner {
+                state: State::Healthy,
+                consecutive: 0,
+                recent: Vec::with_capacity(policy.window as usize),
+                next: 0,
+                ejections: 0,
+            }),
+        }
+    }
+
+    /// Whether a request may go there now; the first request after a cool-down becomes the
+    /// probe (so call this only for a request that will then be sent).
+    pub fn check(&self) -> Availability {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Availability::Healthy;
+        };
+        match inner.state {
+            State::Healthy => Availability::Healthy,
+            State::Probing { since } if since.elapsed() < self.policy.max_cooldown => {
+                Availability::Ejected {
+                    until: since + self.policy.max_cooldown,
+                }
+            }
+            State::Probing { .. } => {
+                inner.state = State::Probing {
+                    since: Instant::now(),
+                };
+                Availability::Probe
+            }
+            State::Ejected { until } if Instant::now() >= until => {
+                inner.state = State::Probing {
+                    since: Instant::now(),
+                };
+                Availability::Probe
+            }
+            State::Ejected { until } => Availability::Ejected { until },
+        }
+    }
+
+    /// Records how a request sent there ended.
+    pub fn record(&self, outcome: Result<(), &ProviderError>) {
+        let failed = outcome.is_err_and(is_deployment_fault);
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let inner = &mut *inner;
+        if matches!(inner.state, State::Probing { .. }) {
+            if failed {
+                self.eject(inner);
+            } else {
+                inner.state = State::Healthy;
+                inner.ejections = 0;
+                inner.consecutive = 0;
+                inner.recent.clear();
+                inner.next = 0;
+            }
+            return;
+        }
+        if !matches!(inner.state, State::Healthy) {
+            // An answer from a request sent before the ejection: the verdict stands.
+            return;
+        }
+        inner.consecutive = if failed { inner.consecutive + 1 } else { 0 };
+        let window = self.policy.window as usize;
+        if window > 0 {
+            if inner.recent.len() < window {
+                inner.recent.push(failed);
+            } else {
+                inner.recent[inner.next] = failed;
+            }
+            inner.next = (inner.next + 1) % window;
+        }
+        let failures = inner.recent.iter().filter(|f| **f).count();
+        let rate_tripped = window > 0
+            && inner.recent.len() == window
+            && failures as f64 >= self.policy.error_rate * window as f64;
+        if failed && (inner.consecutive >= self.policy.consecutive_failures || rate_tripped) {
+            self.eject(inner);
+        }
+    }
+
+    fn eject(&self, inner: &mut Inner) {
+        let doubling = 2u32.saturating_pow(inner.ejections.min(16));
+        let cooldown = self
+            .policy
+            .base_cooldown
+            .saturating_mul(doubling)
+            .min(self.policy.max_cooldown);
+        inner.state = State::Ejected {
+            until: Instant::now() + cooldown,
+        };
+        inner.ejections = inner.ejections.saturating_add(1);
+        inner.consecutive = 0;
+        inner.recent.clear();
+        inner.next = 0;
+        tracing::warn!(
+            cooldown_ms = cooldown.as_millis() as u64,
+            "deployment ejected"
+        );
+    }
+}
+
+/// Whether `e` says the deployment is unwell (rather than busy, or the request bad).
+fn is_deployment_fault(e: &ProviderError) -> bool {
+    matches!(
+        e,
+        ProviderError::Connect(_)
+            | ProviderError::Timeout
+            | ProviderError::FirstByteTimeout
+            | ProviderError::StreamIdle
+            | ProviderError::Overloaded { .. }
+            | ProviderError::Server { .. }
+            | ProviderError::InvalidResponse(_)
+            | ProviderError::StreamBroken(_)
+            | ProviderError::Unauthorized { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boom() -> ProviderError {
+        ProviderError::Server {
+            status: 502,
+            message: None,
+        }
+    }
+
+    fn fail(h: &Health, n: u32) {
+        for _ in 0..n {
+            h.record(Err(&boom()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_failures_eject_then_a_probe_decides() {
+        let h = Health::new(HealthPolicy::default());
+        fail(&h, 4);
+        assert_eq!(h.check(), Availability::Healthy);
+        fail(&h, 1);
+        let Availability::Ejected { until } = h.check() else {
+            panic!("ejected after 5 failures")
+        };
+        assert_eq!(until - Instant::now(), Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        // The first request after the cool-down is the probe; others keep skipping.
+        assert_eq!(h.check(), Availability::Probe);
+        assert!(matches!(h.check(), Availability::Ejected { .. }));
+        // The probe fails: ejected for twice as long.
+        fail(&h, 1);
+        let Availability::Ejected { until } = h.check() else {
+            panic!("ejected again")
+        };
+        assert_eq!(until - Instant::now(), Duration::from_secs(10));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(h.check(), Availability::Probe);
+        h.record(Ok(()));
+        assert_eq!(h.check(), Availability::Healthy);
+        // Healthy again: the doubling starts over.
+        fail(&h, 5);
+        let Availability::Ejected { until } = h.check() else {
+            panic!("ejected")
+        };
+        assert_eq!(until - Instant::now(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_rate_over_the_window_ejects_and_cool_downs_are_capped() {
+        let policy = HealthPolicy {
+            consecutive_failures: 100,
+            max_cooldown: Duration::from_secs(12),
+            ..HealthPolicy::default()
+        };
+        let h = Health::new(policy);
+        // Alternating: never 2 in a row, but half the window fails once it is full.
+        for _ in 0..9 {
+            h.record(Ok(()));
+            h.record(Err(&boom()));
+        }
+        assert_eq!(
+            h.check(),
+            Availability::Healthy,
+            "the window is not full yet"
+        );
+        h.record(Ok(()));
+        h.record(Err(&boom()));
+        assert!(matches!(h.check(), Availability::Ejected { .. }));
+        // Failed probes double 5 → 10 → 12 (the cap).
+        for expected in [10, 12, 12] {
+            tokio::time::advance(Duration::from_secs(12)).await;
+            assert_eq!(h.check(), Availability::Probe);
+            fail(&h, 1);
+            let Availability::Ejected { until } = h.check() else {
+                panic!("ejected")
+            };
+            assert_eq!(until - Instant::now(), Duration::from_secs(expected));
+        }
+    }
+
+    #[test]
+    fn busy_or_rejected_is_not_unwell() {
+        let h = Health::new(HealthPolicy::default());
+        for _ in 0..50 {
+            h.record(Err(&ProviderError::RateLimited { message: None }));
+            h.record(Err(&ProviderError::BadRequest {
+                status: 400,
+                message: None,
+            }));
+        }
+        assert_eq!(h.check(), Availability::Healthy);
+    }
+}
