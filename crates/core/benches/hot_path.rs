@@ -107,7 +107,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| {
             route
                 .strategy
-                .plan(black_box(&route.deployments), Operation::Chat)
+                .plan(black_box(&route.deployments), Operation::Chat, false)
         })
     });
     let mut request = parse::parse(Operation::Chat, BODY).unwrap();
@@ -122,7 +122,9 @@ fn hot_path(c: &mut Criterion) {
             let p = rt.keys.authenticate(black_box(&headers)).unwrap();
             let mut req = parse::parse(Operation::Chat, black_box(BODY)).unwrap();
             let route = resolve::resolve(&rt, &p, req.model(), Operation::Chat).unwrap();
-            let plan = route.strategy.plan(&route.deployments, Operation::Chat);
+            let plan = route
+                .strategy
+                .plan(&route.deployments, Operation::Chat, false);
             req.set_model(&route.deployments[plan[0]].upstream_model);
             req.to_upstream_json(true).unwrap()
         })

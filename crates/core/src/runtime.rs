@@ -31,6 +31,8 @@ pub struct Deployment {
     pub weight: u32,
     /// Passive health (outlier ejection), kept across reloads for the same provider and model.
     pub health: Arc<crate::routing::health::Health>,
+    /// In-flight count and latency averages (the strategies' inputs), kept across reloads.
+    pub stats: Arc<crate::routing::strategies::DeploymentStats>,
 }
 
 /// What a client-facing model name resolves to.
@@ -78,11 +80,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// The health of a deployment of this snapshot, to carry over to the next.
-    fn health_of(&self, route: &str, provider: &str, model: &str) -> Option<Arc<Health>> {
-        self.routes.get(route)?.deployments.iter().find_map(|d| {
-            (&*d.provider_name == provider && &*d.upstream_model == model).then(|| d.health.clone())
-        })
+    /// A deployment of this snapshot, whose health and figures carry over to the next.
+    fn deployment(&self, route: &str, provider: &str, model: &str) -> Option<&Deployment> {
+        self.routes
+            .get(route)?
+            .deployments
+            .iter()
+            .find(|d| &*d.provider_name == provider && &*d.upstream_model == model)
     }
 
     /// Builds a snapshot. The config was validated, so every deployment names a provider.
@@ -123,7 +127,6 @@ impl Runtime {
                 (name.as_str(), provider)
             })
             .collect();
-        let strategy: Arc<dyn Strategy> = Arc::new(Priority);
         let routes = config
             .models
             .iter()
@@ -132,14 +135,16 @@ impl Runtime {
                     .deployments
                     .iter()
                     .filter_map(|d| {
+                        let kept = previous.and_then(|p| p.deployment(name, &d.provider, &d.model));
                         Some(Deployment {
                             provider_name: Arc::from(d.provider.as_str()),
                             provider: providers.get(d.provider.as_str())?.clone(),
                             upstream_model: Arc::from(d.model.as_str()),
                             weight: d.weight,
-                            health: previous
-                                .and_then(|p| p.health_of(name, &d.provider, &d.model))
+                            health: kept
+                                .map(|k| k.health.clone())
                                 .unwrap_or_else(|| Arc::new(Health::new(HealthPolicy::default()))),
+                            stats: kept.map(|k| k.stats.clone()).unwrap_or_default(),
                         })
                     })
                     .collect();
@@ -147,7 +152,8 @@ impl Runtime {
                     name: name.clone(),
                     deployments,
                     timeouts: model.timeouts,
-                    strategy: strategy.clone(),
+                    strategy: crate::routing::strategies::by_name(&model.strategy)
+                        .unwrap_or_else(|| Arc::new(Priority)),
                     limits: (!model.limits.is_empty())
                         .then(|| (Arc::from(format!("model:{name}")), model.limits)),
                 };

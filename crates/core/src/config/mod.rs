@@ -320,6 +320,8 @@ impl Default for MockConfig {
 pub struct ModelConfig {
     pub deployments: Vec<DeploymentConfig>,
     pub timeouts: Timeouts,
+    /// The routing strategy's name (validated: one `routing::strategies::by_name` knows).
+    pub strategy: String,
     /// Limits on every caller of the model together.
     pub limits: portcullis_types::LimitRules,
 }

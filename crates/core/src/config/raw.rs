@@ -250,6 +250,9 @@ pub struct RawModel {
     #[serde(default)]
     pub deployments: Vec<RawDeployment>,
     pub timeouts: Option<RawTimeouts>,
+    /// How deployments are ordered: priority (default), weighted, least_in_flight,
+    /// lowest_latency.
+    pub strategy: Option<String>,
     /// Limits on every caller of the model together.
     #[serde(default)]
     pub limits: portcullis_types::LimitRules,

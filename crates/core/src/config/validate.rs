@@ -877,9 +877,20 @@ impl Validator<'_> {
             None => defaults,
         };
         self.limit_rules(&format!("{path}.limits"), &raw.limits);
+        let strategy = raw.strategy.unwrap_or_else(|| "priority".to_owned());
+        if crate::routing::strategies::by_name(&strategy).is_none() {
+            self.problem(
+                format!("{path}.strategy"),
+                format!(
+                    "'{strategy}' is not a strategy: {}",
+                    crate::routing::strategies::NAMES
+                ),
+            );
+        }
         ModelConfig {
             deployments,
             timeouts,
+            strategy,
             limits: raw.limits,
         }
     }

@@ -50,7 +50,7 @@ pub async fn dispatch(
 ) -> Result<Dispatched, GatewayError> {
     let op = request.op();
     let stream = request.is_stream();
-    let plan = route.strategy.plan(&route.deployments, op);
+    let plan = route.strategy.plan(&route.deployments, op, stream);
     let deadline = Instant::now() + route.timeouts.total;
     let mut last_error = None;
     // Ejected deployments are skipped (`routing::health`); when every one is, the one whose
@@ -90,8 +90,21 @@ pub async fn dispatch(
         ctx.provider = Some(deployment.provider_name.clone());
         ctx.upstream_model = Some(deployment.upstream_model.clone());
         request.set_model(&deployment.upstream_model);
+        let started = Instant::now();
+        let in_flight = deployment.stats.start();
         let result = attempt(deployment, request, stream, &route.timeouts, remaining).await;
-        deployment.health.record(result.as_ref().map(|_| ()));
+        drop(in_flight);
+        if let Some(cooldown) = deployment.health.record(result.as_ref().map(|_| ())) {
+            tracing::warn!(
+                gen_ai.provider.name = %deployment.provider_name,
+                gen_ai.request.model = %deployment.upstream_model,
+                cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+                "deployment ejected: skipped until its cool-down ends"
+            );
+        }
+        if result.is_ok() {
+            deployment.stats.observe(started.elapsed(), stream);
+        }
         match result {
             Ok(done) => {
                 if stream {

@@ -132,16 +132,16 @@ impl Health {
         }
     }
 
-    /// Records how a request sent there ended.
-    pub fn record(&self, outcome: Result<(), &ProviderError>) {
+    /// Records how a request sent there ended; the cool-down when this ejected it.
+    pub fn record(&self, outcome: Result<(), &ProviderError>) -> Option<Duration> {
         let failed = outcome.is_err_and(is_deployment_fault);
         let Ok(mut inner) = self.inner.lock() else {
-            return;
+            return None;
         };
         let inner = &mut *inner;
         if matches!(inner.state, State::Probing { .. }) {
             if failed {
-                self.eject(inner);
+                return Some(self.eject(inner));
             } else {
                 inner.state = State::Healthy;
                 inner.ejections = 0;
@@ -149,11 +149,11 @@ impl Health {
                 inner.recent.clear();
                 inner.next = 0;
             }
-            return;
+            return None;
         }
         if !matches!(inner.state, State::Healthy) {
             // An answer from a request sent before the ejection: the verdict stands.
-            return;
+            return None;
         }
         inner.consecutive = if failed { inner.consecutive + 1 } else { 0 };
         let window = self.policy.window as usize;
@@ -170,11 +170,12 @@ impl Health {
             && inner.recent.len() == window
             && failures as f64 >= self.policy.error_rate * window as f64;
         if failed && (inner.consecutive >= self.policy.consecutive_failures || rate_tripped) {
-            self.eject(inner);
+            return Some(self.eject(inner));
         }
+        None
     }
 
-    fn eject(&self, inner: &mut Inner) {
+    fn eject(&self, inner: &mut Inner) -> Duration {
         let doubling = 2u32.saturating_pow(inner.ejections.min(16));
         let cooldown = self
             .policy
@@ -188,10 +189,7 @@ impl Health {
         inner.consecutive = 0;
         inner.recent.clear();
         inner.next = 0;
-        tracing::warn!(
-            cooldown_ms = cooldown.as_millis() as u64,
-            "deployment ejected"
-        );
+        cooldown
     }
 }
 
@@ -224,7 +222,7 @@ mod tests {
 
     fn fail(h: &Health, n: u32) {
         for _ in 0..n {
-            h.record(Err(&boom()));
+            let _ = h.record(Err(&boom()));
         }
     }
 
@@ -250,7 +248,7 @@ mod tests {
         assert_eq!(until - Instant::now(), Duration::from_secs(10));
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(h.check(), Availability::Probe);
-        h.record(Ok(()));
+        let _ = h.record(Ok(()));
         assert_eq!(h.check(), Availability::Healthy);
         // Healthy again: the doubling starts over.
         fail(&h, 5);
@@ -270,16 +268,16 @@ mod tests {
         let h = Health::new(policy);
         // Alternating: never 2 in a row, but half the window fails once it is full.
         for _ in 0..9 {
-            h.record(Ok(()));
-            h.record(Err(&boom()));
+            let _ = h.record(Ok(()));
+            let _ = h.record(Err(&boom()));
         }
         assert_eq!(
             h.check(),
             Availability::Healthy,
             "the window is not full yet"
         );
-        h.record(Ok(()));
-        h.record(Err(&boom()));
+        let _ = h.record(Ok(()));
+        let _ = h.record(Err(&boom()));
         assert!(matches!(h.check(), Availability::Ejected { .. }));
         // Failed probes double 5 → 10 → 12 (the cap).
         for expected in [10, 12, 12] {
@@ -297,8 +295,8 @@ mod tests {
     fn busy_or_rejected_is_not_unwell() {
         let h = Health::new(HealthPolicy::default());
         for _ in 0..50 {
-            h.record(Err(&ProviderError::RateLimited { message: None }));
-            h.record(Err(&ProviderError::BadRequest {
+            let _ = h.record(Err(&ProviderError::RateLimited { message: None }));
+            let _ = h.record(Err(&ProviderError::BadRequest {
                 status: 400,
                 message: None,
             }));

@@ -1,8 +1,9 @@
 //! Stage `plan`: the routing seam. A [`Strategy`] orders a route's deployments for one request;
-//! dispatch tries them in that order. Issue-2 routing is ordered priority; richer strategies
-//! (weighted, latency, cost, headroom) plug in here without touching dispatch.
+//! dispatch tries them in that order. The strategies a model may name are in [`strategies`];
+//! dispatch skips deployments that [`health`] has ejected.
 
 pub mod health;
+pub mod strategies;
 
 use std::fmt::Debug;
 
@@ -14,8 +15,9 @@ pub trait Strategy: Send + Sync + Debug {
     /// The strategy's config name.
     fn name(&self) -> &'static str;
 
-    /// Indices into `deployments`, in the order dispatch should try them.
-    fn plan(&self, deployments: &[Deployment], op: Operation) -> Vec<usize>;
+    /// Indices into `deployments`, in the order dispatch should try them (for a stream when
+    /// `stream`).
+    fn plan(&self, deployments: &[Deployment], op: Operation, stream: bool) -> Vec<usize>;
 }
 
 /// Tries deployments in the order the config lists them, skipping those whose provider does not
@@ -28,7 +30,7 @@ impl Strategy for Priority {
         "priority"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation) -> Vec<usize> {
+    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
         deployments
             .iter()
             .enumerate()

@@ -1,0 +1,299 @@
+//! The strategies a model can route by (`models.<name>.strategy`), and the per-deployment
+//! figures they read ([`DeploymentStats`], fed by dispatch).
+//!
+//! - `priority` (the default): the config's order.
+//! - `weighted`: a random order in which each deployment comes first with probability
+//!   proportional to its `weight` (weighted sampling without replacement: each deployment draws
+//!   `-ln(u) / weight` and the smallest goes first), so fallbacks are weighted too.
+//! - `least_in_flight`: fewest requests in flight first; ties keep the config's order.
+//! - `lowest_latency`: power of two choices over an exponentially weighted moving average of
+//!   observed latency (of the time to first byte for streams, tracked apart from whole
+//!   responses): two deployments drawn at random, the faster first, then the rest by average.
+//!   Deployments without a sample yet count as fastest, so every one is tried.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::Strategy;
+use crate::provider::Operation;
+use crate::runtime::Deployment;
+
+/// Weight of a new latency sample in the moving average (1/8, as TCP's SRTT).
+const EWMA_SHIFT: u32 = 3;
+
+/// What dispatch observes of one deployment.
+#[derive(Debug, Default)]
+pub struct DeploymentStats {
+    in_flight: AtomicU64,
+    /// Moving averages in microseconds; 0 until the first sample.
+    latency_us: AtomicU64,
+    first_byte_us: AtomicU64,
+}
+
+/// Counts a request in flight until dropped.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a DeploymentStats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl DeploymentStats {
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Records a success's latency: the whole response, or a stream's time to first byte.
+    pub fn observe(&self, took: Duration, stream: bool) {
+        let cell = if stream {
+            &self.first_byte_us
+        } else {
+            &self.latency_us
+        };
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        // A lost race between two updates loses one sample, harmlessly.
+        let old = cell.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - (old >> EWMA_SHIFT) + (sample >> EWMA_SHIFT)
+        };
+        cell.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// The moving average for `stream` requests (0: no sample yet).
+    pub fn latency_us(&self, stream: bool) -> u64 {
+        if stream {
+            self.first_byte_us.load(Ordering::Relaxed)
+        } else {
+            self.latency_us.load(Ordering::Relaxed)
+        }
+    }
+}
+
+fn serving(deployments: &[Deployment], op: Operation) -> Vec<usize> {
+    deployments
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.serves(op))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Random order weighted by `weight`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Weighted;
+
+impl Strategy for Weighted {
+    fn name(&self) -> &'static str {
+        "weighted"
+    }
+
+    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
+        let mut keyed: Vec<(f64, usize)> = serving(deployments, op)
+            .into_iter()
+            .map(|i| {
+                let weight = deployments.get(i).map_or(1, |d| d.weight.max(1));
+                // 1 - u is in (0, 1]: its logarithm is finite.
+                let u = 1.0 - fastrand::f64();
+                (-u.ln() / f64::from(weight), i)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        keyed.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
+/// Fewest requests in flight first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeastInFlight;
+
+impl Strategy for LeastInFlight {
+    fn name(&self) -> &'static str {
+        "least_in_flight"
+    }
+
+    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
+        let mut order = serving(deployments, op);
+        // Stable: ties keep the config's order.
+        order.sort_by_key(|&i| deployments.get(i).map_or(u64::MAX, |d| d.stats.in_flight()));
+        order
+    }
+}
+
+/// Power of two choices over the latency averages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LowestLatency;
+
+impl Strategy for LowestLatency {
+    fn name(&self) -> &'static str {
+        "lowest_latency"
+    }
+
+    fn plan(&self, deployments: &[Deployment], op: Operation, stream: bool) -> Vec<usize> {
+        let latency = |i: usize| {
+            deployments
+                .get(i)
+                .map_or(u64::MAX, |d| d.stats.latency_us(stream))
+        };
+        let mut order = serving(deployments, op);
+        if order.len() >= 2 {
+            let a = fastrand::usize(..order.len());
+            let mut b = fastrand::usize(..order.len() - 1);
+            if b >= a {
+                b += 1;
+            }
+            let (a, b) = (order[a], order[b]);
+            let (first, second) = if latency(b) < latency(a) {
+                (b, a)
+            } else {
+                (a, b)
+            };
+            let mut rest: Vec<usize> = order.into_iter().filter(|&i| i != a && i != b).collect();
+            rest.sort_by_key(|&i| latency(i));
+            order = [first, second].into_iter().chain(rest).collect();
+        }
+        order
+    }
+}
+
+/// The strategy named `name` in the config.
+pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn Strategy>> {
+    Some(match name {
+        "priority" => std::sync::Arc::new(super::Priority),
+        "weighted" => std::sync::Arc::new(Weighted),
+        "least_in_flight" => std::sync::Arc::new(LeastInFlight),
+        "lowest_latency" => std::sync::Arc::new(LowestLatency),
+        _ => return None,
+    })
+}
+
+/// The names [`by_name`] knows, for error messages.
+pub const NAMES: &str = "priority, weighted, least_in_flight or lowest_latency";
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::runtime::Runtime;
+
+    /// A runtime whose model `m` has the deployments `a`, `b` (and `c`) of mock providers,
+    /// with the given weights.
+    fn runtime(strategy: &str, weights: &[u32]) -> Runtime {
+        let names = ["a", "b", "c"];
+        let providers: String = names[..weights.len()]
+            .iter()
+            .map(|n| format!("  {n}: {{ type: mock }}\n"))
+            .collect();
+        let deployments: Vec<String> = names
+            .iter()
+            .zip(weights)
+            .map(|(n, w)| format!("{{ provider: {n}, weight: {w} }}"))
+            .collect();
+        let yaml = format!(
+            "providers:\n{providers}models:\n  m: {{ strategy: {strategy}, deployments: [{}] }}\n",
+            deployments.join(", ")
+        );
+        let config = Config::from_yaml(&yaml, &HashMap::<String, String>::new()).unwrap();
+        let http = crate::provider::client::build(Duration::from_secs(1)).unwrap();
+        Runtime::build(&config, &http)
+    }
+
+    /// How often each deployment comes first over `n` plans.
+    fn firsts(rt: &Runtime, n: usize) -> Vec<usize> {
+        let route = &rt.routes["m"];
+        let mut counts = vec![0; route.deployments.len()];
+        for _ in 0..n {
+            let plan = route
+                .strategy
+                .plan(&route.deployments, Operation::Chat, false);
+            assert_eq!(
+                plan.len(),
+                route.deployments.len(),
+                "every deployment, once"
+            );
+            counts[plan[0]] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn weighted_puts_each_first_in_proportion_to_its_weight() {
+        let rt = runtime("weighted", &[1, 3]);
+        assert_eq!(rt.routes["m"].strategy.name(), "weighted");
+        let counts = firsts(&rt, 8000);
+        let share = counts[1] as f64 / 8000.0;
+        // 0.75 expected; 5 standard deviations of a binomial at n = 8000 is about 0.024.
+        assert!((0.72..=0.78).contains(&share), "{counts:?}");
+    }
+
+    #[test]
+    fn least_in_flight_prefers_the_idle_deployment() {
+        let rt = runtime("least_in_flight", &[1, 1]);
+        let route = &rt.routes["m"];
+        assert_eq!(firsts(&rt, 10), vec![10, 0], "ties keep the config's order");
+        let busy = route.deployments[0].stats.start();
+        assert_eq!(firsts(&rt, 10), vec![0, 10]);
+        drop(busy);
+        assert_eq!(route.deployments[0].stats.in_flight(), 0);
+        assert_eq!(firsts(&rt, 10), vec![10, 0]);
+    }
+
+    #[test]
+    fn lowest_latency_prefers_the_faster_of_two_random_choices() {
+        let rt = runtime("lowest_latency", &[1, 1, 1]);
+        let route = &rt.routes["m"];
+        for (d, ms) in route.deployments.iter().zip([10, 50, 100]) {
+            d.stats.observe(Duration::from_millis(ms), false);
+        }
+        let counts = firsts(&rt, 6000);
+        // Each pair is drawn with probability 1/3: the fastest wins 2 of them, the middle one 1,
+        // the slowest none.
+        assert_eq!(counts[2], 0, "{counts:?}");
+        let share = counts[0] as f64 / 6000.0;
+        assert!((0.63..=0.70).contains(&share), "{counts:?}");
+        // Streams keep their own figures: with none yet, every deployment is as good.
+        let plan = route
+            .strategy
+            .plan(&route.deployments, Operation::Chat, true);
+        assert_eq!(plan.len(), 3);
+    }
+
+    #[test]
+    fn the_average_moves_an_eighth_of_the_way_to_each_sample() {
+        let stats = DeploymentStats::default();
+        assert_eq!(stats.latency_us(false), 0);
+        stats.observe(Duration::from_millis(10), false);
+        assert_eq!(
+            stats.latency_us(false),
+            10_000,
+            "the first sample is the average"
+        );
+        stats.observe(Duration::from_millis(90), false);
+        assert_eq!(stats.latency_us(false), 20_000);
+        assert_eq!(stats.latency_us(true), 0, "streams are tracked apart");
+    }
+
+    #[test]
+    fn an_unknown_strategy_is_a_config_problem() {
+        let yaml = "providers: { a: { type: mock } }\nmodels: { m: { strategy: fastest, deployments: [{ provider: a }] } }\n";
+        let problems = Config::from_yaml(yaml, &HashMap::<String, String>::new()).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path == "models.m.strategy" && p.message.contains("least_in_flight")),
+            "{problems:?}"
+        );
+    }
+}
