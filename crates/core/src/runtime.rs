@@ -4,7 +4,7 @@
 //! is unchanged keeps the previous snapshot's verifier (and so its cached key set), a changed one
 //! gets a new verifier.
 
-use crate::routing::health::{Health, HealthPolicy};
+use crate::routing::health::Health;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -58,6 +58,13 @@ impl Deployment {
 }
 
 impl Route {
+    /// Whether a request whose deployments are all ejected still tries the least bad one.
+    pub fn least_bad_when_all_ejected(&self) -> bool {
+        self.deployments
+            .first()
+            .is_none_or(|d| d.health.policy().least_bad_when_all_ejected)
+    }
+
     /// Whether any deployment serves `op`.
     pub fn supports(&self, op: Operation) -> bool {
         self.deployments.iter().any(|d| d.serves(op))
@@ -141,9 +148,11 @@ impl Runtime {
                             provider: providers.get(d.provider.as_str())?.clone(),
                             upstream_model: Arc::from(d.model.as_str()),
                             weight: d.weight,
+                            // Kept unless its thresholds changed.
                             health: kept
+                                .filter(|k| *k.health.policy() == model.health)
                                 .map(|k| k.health.clone())
-                                .unwrap_or_else(|| Arc::new(Health::new(HealthPolicy::default()))),
+                                .unwrap_or_else(|| Arc::new(Health::new(model.health))),
                             stats: kept.map(|k| k.stats.clone()).unwrap_or_default(),
                         })
                     })

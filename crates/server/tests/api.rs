@@ -796,7 +796,10 @@ async fn a_failing_deployment_is_ejected_and_skipped_and_the_least_bad_is_tried_
             good.base_url()
         ),
         r#"  gpt-test: { deployments: [{ provider: broken }, { provider: good }] }
-  only-broken: { deployments: [{ provider: broken, model: alone }] }"#,
+  only-broken: { deployments: [{ provider: broken, model: alone }] }
+  fail-fast:
+    deployments: [{ provider: broken, model: fast }]
+    health: { consecutive_failures: 2, base_cooldown: 1m, when_all_ejected: fail }"#,
     );
     let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
     let attempts = |r: &reqwest::Response| {
@@ -831,4 +834,21 @@ async fn a_failing_deployment_is_ejected_and_skipped_and_the_least_bad_is_tried_
         assert_eq!(r.status(), 502);
     }
     assert_eq!(broken.count(), 12);
+    // With `when_all_ejected: fail` (and 2 failures to eject), the third request is answered
+    // at once without reaching the upstream.
+    for _ in 0..2 {
+        let r = post(gw.url("/v1/chat/completions"), chat_body("fail-fast"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 502);
+    }
+    let r = post(gw.url("/v1/chat/completions"), chat_body("fail-fast"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, 503);
+    assert!(body.to_string().contains("cooling down"), "{body}");
+    assert_eq!(broken.count(), 14);
 }

@@ -322,6 +322,8 @@ pub struct ModelConfig {
     pub timeouts: Timeouts,
     /// The routing strategy's name (validated: one `routing::strategies::by_name` knows).
     pub strategy: String,
+    /// Passive health of each deployment.
+    pub health: crate::routing::health::HealthPolicy,
     /// Limits on every caller of the model together.
     pub limits: portcullis_types::LimitRules,
 }

@@ -120,6 +120,18 @@ pub struct RawOidcClaims {
     pub roles: Option<BTreeMap<String, String>>,
 }
 
+/// `models.<name>.health`: passive health (see `routing::health`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub consecutive_failures: Option<u32>,
+    pub error_rate: Option<f64>,
+    pub window: Option<u32>,
+    pub base_cooldown: Option<String>,
+    pub max_cooldown: Option<String>,
+    pub when_all_ejected: Option<String>,
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct RawTimeouts {
     pub attempt: Option<String>,
@@ -253,6 +265,7 @@ pub struct RawModel {
     /// How deployments are ordered: priority (default), weighted, least_in_flight,
     /// lowest_latency.
     pub strategy: Option<String>,
+    pub health: Option<RawHealth>,
     /// Limits on every caller of the model together.
     #[serde(default)]
     pub limits: portcullis_types::LimitRules,

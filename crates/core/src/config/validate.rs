@@ -10,7 +10,9 @@ use http::{HeaderName, HeaderValue};
 use secrecy::SecretString;
 use serde_yaml_ng::Value;
 
-use super::raw::{RawAuth, RawConfig, RawEntra, RawModel, RawProvider, RawServer, RawTimeouts};
+use super::raw::{
+    RawAuth, RawConfig, RawEntra, RawHealth, RawModel, RawProvider, RawServer, RawTimeouts,
+};
 use super::{
     AnthropicConfig, AuthConfig, AwsCredentials, AzureAuth, AzureConfig, BedrockConfig,
     CohereConfig, Config, ConfigProblem, Credentials, DeploymentConfig, EntraConfig,
@@ -18,6 +20,7 @@ use super::{
     ProviderConfig, ReloadConfig, ServerConfig, StoreConfig, Timeouts, VarSource, credentials, env,
 };
 use crate::provider::presets;
+use crate::routing::health::HealthPolicy;
 
 mod bootstrap;
 mod google;
@@ -887,12 +890,59 @@ impl Validator<'_> {
                 ),
             );
         }
+        let health = self.health(&format!("{path}.health"), raw.health.unwrap_or_default());
         ModelConfig {
             deployments,
             timeouts,
             strategy,
+            health,
             limits: raw.limits,
         }
+    }
+
+    fn health(&mut self, path: &str, raw: RawHealth) -> HealthPolicy {
+        let mut policy = HealthPolicy::default();
+        if let Some(n) = raw.consecutive_failures {
+            if n == 0 {
+                self.problem(format!("{path}.consecutive_failures"), "must be at least 1");
+            }
+            policy.consecutive_failures = n;
+        }
+        if let Some(rate) = raw.error_rate {
+            if !(rate > 0.0 && rate <= 1.0) {
+                self.problem(
+                    format!("{path}.error_rate"),
+                    "must be a fraction above 0 and at most 1 (0.5: half the window)",
+                );
+            }
+            policy.error_rate = rate;
+        }
+        if let Some(n) = raw.window {
+            policy.window = n;
+        }
+        let base = format!("{path}.base_cooldown");
+        if let Some(d) = self.duration(&base, raw.base_cooldown.as_deref()) {
+            if d.is_zero() {
+                self.problem(base, "must be greater than 0");
+            }
+            policy.base_cooldown = d;
+        }
+        let max = format!("{path}.max_cooldown");
+        if let Some(d) = self.duration(&max, raw.max_cooldown.as_deref()) {
+            policy.max_cooldown = d;
+        }
+        if policy.max_cooldown < policy.base_cooldown {
+            self.problem(max, "must be at least base_cooldown (5s unless set)");
+        }
+        match raw.when_all_ejected.as_deref() {
+            None | Some("least_bad") => {}
+            Some("fail") => policy.least_bad_when_all_ejected = false,
+            Some(other) => self.problem(
+                format!("{path}.when_all_ejected"),
+                format!("'{other}' is not a choice: least_bad or fail"),
+            ),
+        }
+        policy
     }
 
     fn timeouts(&mut self, path: &str, raw: &RawTimeouts, defaults: Timeouts) -> Timeouts {

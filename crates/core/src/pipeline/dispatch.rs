@@ -68,7 +68,7 @@ pub async fn dispatch(
                 Some(_) => index,
                 None => continue,
             },
-            None if !tried => match ejected.iter().min() {
+            None if !tried && route.least_bad_when_all_ejected() => match ejected.iter().min() {
                 Some(&(_, index)) => {
                     ejected.clear();
                     index
@@ -127,6 +127,13 @@ pub async fn dispatch(
                 last_error = Some(error);
             }
         }
+    }
+    if !tried && !ejected.is_empty() {
+        // `when_all_ejected: fail`: nothing was sent.
+        return Err(ProviderError::Overloaded {
+            message: Some("every deployment of this model is cooling down after failures".into()),
+        }
+        .into());
     }
     Err(last_error.unwrap_or(ProviderError::Timeout).into())
 }

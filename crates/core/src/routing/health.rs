@@ -24,14 +24,18 @@ use tokio::time::Instant;
 
 use crate::provider::ProviderError;
 
-/// When a deployment is ejected and for how long.
+/// When a deployment is ejected and for how long (`models.<name>.health`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HealthPolicy {
     pub consecutive_failures: u32,
     pub error_rate: f64,
+    /// Outcomes the error rate is taken over; 0 turns the rate off.
     pub window: u32,
     pub base_cooldown: Duration,
     pub max_cooldown: Duration,
+    /// When every deployment is ejected: try the one whose cool-down ends first (`true`, the
+    /// default) or fail at once with the last error.
+    pub least_bad_when_all_ejected: bool,
 }
 
 impl Default for HealthPolicy {
@@ -42,6 +46,7 @@ impl Default for HealthPolicy {
             window: 20,
             base_cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(300),
+            least_bad_when_all_ejected: true,
         }
     }
 }
@@ -90,6 +95,10 @@ pub struct Health {
 }
 
 impl Health {
+    pub fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
     pub fn new(policy: HealthPolicy) -> Self {
         Self {
             policy,
@@ -302,5 +311,36 @@ mod tests {
             }));
         }
         assert_eq!(h.check(), Availability::Healthy);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::collections::HashMap;
+
+    use crate::config::Config;
+
+    #[test]
+    fn health_settings_are_validated_with_their_paths() {
+        let yaml = "providers: { a: { type: mock } }\nmodels:\n  m:\n    deployments: [{ provider: a }]\n    health: { consecutive_failures: 0, error_rate: 1.5, base_cooldown: 10s, max_cooldown: 1s, when_all_ejected: panic }\n";
+        let problems = Config::from_yaml(yaml, &HashMap::<String, String>::new()).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for path in [
+            "models.m.health.consecutive_failures",
+            "models.m.health.error_rate",
+            "models.m.health.max_cooldown",
+            "models.m.health.when_all_ejected",
+        ] {
+            assert!(paths.contains(&path), "{path} in {paths:?}");
+        }
+        let ok = "providers: { a: { type: mock } }\nmodels: { m: { deployments: [{ provider: a }], health: { window: 0, when_all_ejected: fail } } }\n";
+        let config = Config::from_yaml(ok, &HashMap::<String, String>::new()).unwrap();
+        let health = config.models["m"].health;
+        assert_eq!(
+            (health.window, health.least_bad_when_all_ejected),
+            (0, false)
+        );
     }
 }
