@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 #![allow(
     clippy::unwrap_used,
+    clippy::panic,
     reason = "test helpers: a failure is the test's failure"
 )]
 
@@ -122,4 +123,56 @@ pub async fn admin_cli(
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `test` with the URL of a PostgreSQL database of its own (named `<prefix>_<id>`, created
+/// on the server `PORTCULLIS_TEST_POSTGRES_URL` names, and dropped afterwards even when the test
+/// panics; the panic is then raised again). When PostgreSQL is unreachable the test is skipped
+/// with a printed reason, unless `PORTCULLIS_TEST_SERVICES=require`, where it fails.
+pub async fn with_scratch_postgres<F, Fut>(prefix: &str, test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    const URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
+    const REQUIRE_VAR: &str = "PORTCULLIS_TEST_SERVICES";
+    let url = std::env::var(URL_VAR)
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&url)
+        .await;
+    let admin = match admin {
+        Ok(pool) => pool,
+        Err(e) if portcullis_testkit::required(REQUIRE_VAR) => {
+            panic!(
+                "PostgreSQL is required ({REQUIRE_VAR}=require) but unreachable ({URL_VAR}): {e}"
+            )
+        }
+        Err(e) => {
+            eprintln!("skipping: PostgreSQL unreachable ({URL_VAR}): {e}");
+            return;
+        }
+    };
+    let database = format!("{prefix}_{}", portcullis_store::new_id().replace('-', ""));
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (without_query, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let (server, _) = without_query.rsplit_once('/').unwrap();
+    let db_url = if query.is_empty() {
+        format!("{server}/{database}")
+    } else {
+        format!("{server}/{database}?{query}")
+    };
+    let outcome = tokio::spawn(test(db_url)).await;
+    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

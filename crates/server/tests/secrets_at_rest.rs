@@ -43,9 +43,6 @@ const HASHING_SECRET: &str = "test-hashing-secret-0123456789abcdef";
 const PROVIDER_SECRET: &str = "sk-prov-AT-REST-canary-6d1f0b93";
 const SPARE_SECRET: &str = "sk-spare-AT-REST-canary-a7c2e4";
 const CREDENTIAL_NAME: &str = "upstream-at-rest";
-const URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const REQUIRE_VAR: &str = "PORTCULLIS_TEST_SERVICES";
 
 /// What the scenario leaves behind to check.
 struct Outcome {
@@ -411,42 +408,7 @@ async fn no_secret_in_clear_on_sqlite() {
 
 #[tokio::test]
 async fn no_secret_in_clear_on_postgres() {
-    let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_owned());
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
-        .await;
-    let admin = match admin {
-        Ok(pool) => pool,
-        Err(e) if portcullis_testkit::required(REQUIRE_VAR) => {
-            panic!(
-                "PostgreSQL is required ({REQUIRE_VAR}=require) but unreachable ({URL_VAR}): {e}"
-            )
-        }
-        Err(e) => {
-            eprintln!("skipping: PostgreSQL unreachable ({URL_VAR}): {e}");
-            return;
-        }
-    };
-    // A database of its own: the gateway's URL names it, and it is dropped at the end.
-    let database = format!(
-        "portcullis_at_rest_{}",
-        portcullis_store::new_id().replace('-', "")
-    );
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (without_query, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let (server, _) = without_query.rsplit_once('/').unwrap();
-    let db_url = if query.is_empty() {
-        format!("{server}/{database}")
-    } else {
-        format!("{server}/{database}?{query}")
-    };
-
-    let checked = tokio::spawn(async move {
+    common::with_scratch_postgres("portcullis_at_rest", |db_url| async move {
         let outcome = scenario(&format!("{{ postgres: \"{db_url}\" }}")).await;
         check_logs(&outcome).await;
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -488,11 +450,4 @@ async fn no_secret_in_clear_on_postgres() {
         drop(outcome);
     })
     .await;
-    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    if let Err(e) = checked {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }

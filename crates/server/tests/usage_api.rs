@@ -32,9 +32,6 @@ use portcullis_testkit::{
 use serde_json::{Value, json};
 
 const MASTER: &str = "usage-master-key-0123456789";
-const URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const REQUIRE_VAR: &str = "PORTCULLIS_TEST_SERVICES";
 
 /// Users: (name, team, role); each gets a key of its own, named after it.
 const USERS: &[(&str, &str, &str)] = &[
@@ -802,41 +799,7 @@ async fn usage_reports_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_reports_on_postgres() {
-    let url = std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_owned());
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
-        .await;
-    let admin = match admin {
-        Ok(pool) => pool,
-        Err(e) if portcullis_testkit::required(REQUIRE_VAR) => {
-            panic!(
-                "PostgreSQL is required ({REQUIRE_VAR}=require) but unreachable ({URL_VAR}): {e}"
-            )
-        }
-        Err(e) => {
-            eprintln!("skipping: PostgreSQL unreachable ({URL_VAR}): {e}");
-            return;
-        }
-    };
-    // A database of its own: the gateway's URL names it, and it is dropped at the end.
-    let database = format!(
-        "portcullis_usage_{}",
-        portcullis_store::new_id().replace('-', "")
-    );
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (without_query, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let (server, _) = without_query.rsplit_once('/').unwrap();
-    let db_url = if query.is_empty() {
-        format!("{server}/{database}")
-    } else {
-        format!("{server}/{database}?{query}")
-    };
-    let outcome = tokio::spawn(async move {
+    common::with_scratch_postgres("portcullis_usage", |db_url| async move {
         let store_yaml = format!("{{ postgres: \"{db_url}\" }}");
         scenario(&store_yaml, async || {
             Arc::new(PostgresStore::connect(&db_url).await.unwrap()) as Arc<dyn Store>
@@ -844,11 +807,4 @@ async fn usage_reports_on_postgres() {
         .await;
     })
     .await;
-    sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
