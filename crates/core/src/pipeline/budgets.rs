@@ -187,9 +187,33 @@ pub fn budget_scopes(
         };
         let scopes = [
             ("key", Some(s.key), &quotas.key, by_key),
-            ("user", s.user, &quotas.user, filter_of("user", s.user)),
-            ("team", s.team, &quotas.team, filter_of("team", s.team)),
-            ("org", s.org, &quotas.org, filter_of("org", s.org)),
+            (
+                "user",
+                s.user,
+                &quotas.user,
+                SpendFilter {
+                    user: s.user.map(str::to_owned),
+                    ..SpendFilter::default()
+                },
+            ),
+            (
+                "team",
+                s.team,
+                &quotas.team,
+                SpendFilter {
+                    team: s.team.map(str::to_owned),
+                    ..SpendFilter::default()
+                },
+            ),
+            (
+                "org",
+                s.org,
+                &quotas.org,
+                SpendFilter {
+                    org: s.org.map(str::to_owned),
+                    ..SpendFilter::default()
+                },
+            ),
         ];
         for (dim, id, quota, filter) in scopes {
             let (Some(id), Some(quota)) = (id, quota) else {
@@ -223,24 +247,6 @@ pub fn budget_scopes(
         }
     }
     out
-}
-
-fn filter_of(dim: &str, id: Option<&str>) -> SpendFilter {
-    let id = id.map(str::to_owned);
-    match dim {
-        "user" => SpendFilter {
-            user: id,
-            ..SpendFilter::default()
-        },
-        "team" => SpendFilter {
-            team: id,
-            ..SpendFilter::default()
-        },
-        _ => SpendFilter {
-            org: id,
-            ..SpendFilter::default()
-        },
-    }
 }
 
 /// The estimated cost of a request: its estimated tokens at the dearest deployment's prices.
