@@ -15,8 +15,10 @@ use portcullis_core::auth::{ModelPattern, StoredKey, StoredKeys};
 use portcullis_core::config::Config;
 use portcullis_core::pipeline::{parse, resolve};
 use portcullis_core::provider::{Operation, client};
+use portcullis_core::routing::PlanInput;
 use portcullis_core::runtime::Runtime;
 use portcullis_core::sse::SseDecoder;
+use portcullis_core::tokens::Estimate;
 use portcullis_core::virtual_key::KeyHasher;
 use secrecy::ExposeSecret;
 
@@ -103,11 +105,17 @@ fn hot_path(c: &mut Criterion) {
         })
     });
     let route = resolve::resolve(&rt, &principal, "gpt-4o-mini", Operation::Chat).unwrap();
+    let input = PlanInput {
+        op: Operation::Chat,
+        stream: false,
+        estimate: Estimate::default(),
+        pricing: &rt.pricing,
+    };
     c.bench_function("plan", |b| {
         b.iter(|| {
             route
                 .strategy
-                .plan(black_box(&route.deployments), Operation::Chat, false)
+                .plan(black_box(&route.deployments), black_box(&input))
         })
     });
     let mut request = parse::parse(Operation::Chat, BODY).unwrap();
@@ -122,9 +130,7 @@ fn hot_path(c: &mut Criterion) {
             let p = rt.keys.authenticate(black_box(&headers)).unwrap();
             let mut req = parse::parse(Operation::Chat, black_box(BODY)).unwrap();
             let route = resolve::resolve(&rt, &p, req.model(), Operation::Chat).unwrap();
-            let plan = route
-                .strategy
-                .plan(&route.deployments, Operation::Chat, false);
+            let plan = route.strategy.plan(&route.deployments, &input);
             req.set_model(&route.deployments[plan[0]].upstream_model);
             req.to_upstream_json(true).unwrap()
         })

@@ -195,6 +195,7 @@ impl GatewayError {
         match self {
             Self::RateLimited(e) => e.retry_after(),
             Self::BudgetExceeded(e) => e.retry_after(),
+            Self::Provider(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -335,11 +336,19 @@ mod tests {
                 "request_too_large",
             ),
             (
-                ProviderError::RateLimited { message: None }.into(),
+                ProviderError::RateLimited {
+                    message: None,
+                    retry_after: None,
+                }
+                .into(),
                 "rate_limit_error",
             ),
             (
-                ProviderError::Overloaded { message: None }.into(),
+                ProviderError::Overloaded {
+                    message: None,
+                    retry_after: None,
+                }
+                .into(),
                 "overloaded_error",
             ),
             (

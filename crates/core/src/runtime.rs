@@ -2,7 +2,9 @@
 //! keys and the OIDC verifier. Built from a validated [`Config`]; a reload builds a new one and
 //! swaps it in whole. The OIDC verifier is the one piece carried over: a reload whose `auth.oidc`
 //! is unchanged keeps the previous snapshot's verifier (and so its cached key set), a changed one
-//! gets a new verifier.
+//! gets a new verifier. Each deployment's health and figures, and each model's retry budget,
+//! carry over too while their settings are unchanged; active health checks are restarted by
+//! every snapshot that has them.
 
 use crate::routing::health::Health;
 use std::collections::HashMap;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::KeyTable;
+use crate::config::Fallbacks;
 use crate::config::{Config, ProviderConfig, Timeouts};
 use crate::oidc::{OidcConfig, OidcVerifier};
 use crate::provider::anthropic::AnthropicProvider;
@@ -20,6 +23,9 @@ use crate::provider::gemini::Gemini;
 use crate::provider::mock::MockProvider;
 use crate::provider::openai_compat::OpenAiCompatible;
 use crate::provider::{Operation, Provider};
+use crate::routing::active::ActiveChecks;
+use crate::routing::hedge::HedgePolicy;
+use crate::routing::retry::{RetryBudget, RetryPolicy};
 use crate::routing::{Priority, Strategy};
 
 /// One upstream target of a model: a provider and the model name it knows.
@@ -42,6 +48,11 @@ pub struct Route {
     pub deployments: Vec<Deployment>,
     pub timeouts: Timeouts,
     pub strategy: Arc<dyn Strategy>,
+    pub retry: RetryPolicy,
+    /// Shared by the model's requests, retries and hedges; kept across reloads.
+    pub retry_budget: Arc<RetryBudget>,
+    pub hedge: Option<HedgePolicy>,
+    pub fallbacks: Fallbacks,
     /// Limits on every caller of the model together, under the counter name `model:<name>`.
     pub limits: Option<(Arc<str>, portcullis_types::LimitRules)>,
 }
@@ -84,6 +95,8 @@ pub struct Runtime {
     pub pricing: Arc<crate::pricing::PriceCatalog>,
     /// The file's limit and budget rules (stage `admit`).
     pub quotas: Arc<crate::quota::QuotaPolicy>,
+    /// The active health checks of this snapshot's deployments; they stop when it is dropped.
+    pub active_checks: ActiveChecks,
 }
 
 impl Runtime {
@@ -134,6 +147,8 @@ impl Runtime {
                 (name.as_str(), provider)
             })
             .collect();
+        let mut active_checks = ActiveChecks::default();
+        let can_spawn = tokio::runtime::Handle::try_current().is_ok();
         let routes = config
             .models
             .iter()
@@ -156,13 +171,27 @@ impl Runtime {
                             stats: kept.map(|k| k.stats.clone()).unwrap_or_default(),
                         })
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                if let Some(active) = model.active_health.filter(|_| can_spawn) {
+                    for d in &deployments {
+                        active_checks.start(name, d, active);
+                    }
+                }
+                let retry_budget = previous
+                    .and_then(|p| p.routes.get(name))
+                    .map(|r| r.retry_budget.clone())
+                    .filter(|b| b.fits(&model.retries))
+                    .unwrap_or_else(|| Arc::new(RetryBudget::new(&model.retries)));
                 let route = Route {
                     name: name.clone(),
                     deployments,
                     timeouts: model.timeouts,
                     strategy: crate::routing::strategies::by_name(&model.strategy)
                         .unwrap_or_else(|| Arc::new(Priority)),
+                    retry: model.retries,
+                    retry_budget,
+                    hedge: model.hedge,
+                    fallbacks: model.fallbacks.clone(),
                     limits: (!model.limits.is_empty())
                         .then(|| (Arc::from(format!("model:{name}")), model.limits)),
                 };
@@ -185,6 +214,7 @@ impl Runtime {
                 &config.limits,
                 &config.budgets,
             )),
+            active_checks,
         }
     }
 }

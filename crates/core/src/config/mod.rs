@@ -324,8 +324,31 @@ pub struct ModelConfig {
     pub strategy: String,
     /// Passive health of each deployment.
     pub health: crate::routing::health::HealthPolicy,
+    /// Active health checks of each deployment, when set.
+    pub active_health: Option<crate::routing::active::ActiveHealth>,
+    pub retries: crate::routing::retry::RetryPolicy,
+    pub hedge: Option<crate::routing::hedge::HedgePolicy>,
+    pub fallbacks: Fallbacks,
     /// Limits on every caller of the model together.
     pub limits: portcullis_types::LimitRules,
+}
+
+/// Other models a request moves on to (`models.<name>.*fallbacks`), by what went wrong. They are
+/// not transitive: a fallback model's own fallbacks are not followed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fallbacks {
+    /// After every deployment (and retry) failed with an upstream fault.
+    pub any: Vec<String>,
+    /// After a deployment said the request exceeds its context window.
+    pub context_window: Vec<String>,
+    /// After a deployment's content filter refused the request.
+    pub content_policy: Vec<String>,
+}
+
+impl Fallbacks {
+    pub fn is_empty(&self) -> bool {
+        self.any.is_empty() && self.context_window.is_empty() && self.content_policy.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

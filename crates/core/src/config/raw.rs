@@ -130,6 +130,36 @@ pub struct RawHealth {
     pub base_cooldown: Option<String>,
     pub max_cooldown: Option<String>,
     pub when_all_ejected: Option<String>,
+    /// Active health checks (see `routing::active`).
+    pub active: Option<RawActiveHealth>,
+}
+
+/// `models.<name>.health.active`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActiveHealth {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// `models.<name>.retries` (see `routing::retry`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetries {
+    pub max: Option<u32>,
+    pub backoff: Option<String>,
+    pub max_backoff: Option<String>,
+    pub max_wait: Option<String>,
+    pub budget: Option<f64>,
+    pub budget_min_per_second: Option<u32>,
+}
+
+/// `models.<name>.hedge` (see `routing::hedge`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHedge {
+    /// `p95` or a duration.
+    pub after: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -266,6 +296,17 @@ pub struct RawModel {
     /// lowest_latency.
     pub strategy: Option<String>,
     pub health: Option<RawHealth>,
+    pub retries: Option<RawRetries>,
+    pub hedge: Option<RawHedge>,
+    /// Models tried in order when every deployment of this one failed.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Models tried when a deployment says the request exceeds its context window.
+    #[serde(default)]
+    pub context_window_fallbacks: Vec<String>,
+    /// Models tried when a deployment's content filter refuses the request.
+    #[serde(default)]
+    pub content_policy_fallbacks: Vec<String>,
     /// Limits on every caller of the model together.
     #[serde(default)]
     pub limits: portcullis_types::LimitRules,

@@ -28,6 +28,7 @@ mod limits;
 mod oidc;
 mod pricing;
 mod provider_types;
+mod routing;
 mod secrets;
 mod usage;
 
@@ -134,6 +135,7 @@ impl Validator<'_> {
                 (name, cfg)
             })
             .collect();
+        self.fallbacks_exist(&models);
         let config = Config {
             server: self.server(&raw.server),
             logging: self.logging(raw.logging),
@@ -890,12 +892,29 @@ impl Validator<'_> {
                 ),
             );
         }
-        let health = self.health(&format!("{path}.health"), raw.health.unwrap_or_default());
+        let mut raw_health = raw.health.unwrap_or_default();
+        let active_health = raw_health
+            .active
+            .take()
+            .map(|a| self.active_health(&format!("{path}.health.active"), a));
+        let health = self.health(&format!("{path}.health"), raw_health);
+        let retries = self.retries(&format!("{path}.retries"), raw.retries.unwrap_or_default());
+        let hedge = raw
+            .hedge
+            .and_then(|h| self.hedge(&format!("{path}.hedge"), h));
         ModelConfig {
             deployments,
             timeouts,
             strategy,
             health,
+            active_health,
+            retries,
+            hedge,
+            fallbacks: crate::config::Fallbacks {
+                any: raw.fallbacks,
+                context_window: raw.context_window_fallbacks,
+                content_policy: raw.content_policy_fallbacks,
+            },
             limits: raw.limits,
         }
     }

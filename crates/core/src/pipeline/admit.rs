@@ -245,7 +245,9 @@ pub async fn admit(
     }
     // Tokenizing costs up to a few hundred microseconds: only when a figure needs it.
     let estimate = if !counting && (limits_tokens(&keys) || !scopes.is_empty()) {
-        tokens::estimate(request, policy.default_max_tokens)
+        let estimate = tokens::estimate(request, policy.default_max_tokens);
+        ctx.estimate = Some(estimate);
+        estimate
     } else {
         tokens::Estimate::default()
     };

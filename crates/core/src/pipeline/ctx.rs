@@ -39,6 +39,9 @@ pub struct RequestCtx {
     pub provider: Option<Arc<str>>,
     pub upstream_model: Option<Arc<str>>,
     pub attempts: u32,
+    /// The request's estimated tokens, when a stage needed them (admit for token limits and
+    /// budgets, the plan for `lowest_cost`).
+    pub estimate: Option<crate::tokens::Estimate>,
     pub stream: bool,
     pub client_wants_usage: bool,
     pub stream_idle: Duration,
@@ -84,6 +87,7 @@ impl RequestCtx {
             provider: None,
             upstream_model: None,
             attempts: 0,
+            estimate: None,
             stream: false,
             client_wants_usage: false,
             stream_idle: crate::config::Timeouts::default().stream_idle,

@@ -1,22 +1,39 @@
-//! Stage `dispatch`: tries the planned deployments in order until one answers. Connection
-//! errors, timeouts, 429, 5xx and upstream auth failures move on to the next deployment; a
-//! request the upstream rejects as invalid does not. Each attempt has its own time limit, all
-//! attempts together share the route's total limit, and a stream must produce its first event
-//! within the first-byte limit; after that first event the stream is committed to the client.
+//! Stage `dispatch`: sends the request to the deployments the plan orders until one answers.
+//!
+//! - **Failover.** Connection errors, timeouts, 429, 5xx and upstream auth failures move on to
+//!   the next deployment at once; a request the upstream rejects as invalid does not.
+//!   Deployments that passive health ejected, or whose upstream asked for time with
+//!   `Retry-After`, are skipped ([`crate::routing::health`]); when all are, the one free soonest
+//!   is tried, unless the model says `when_all_ejected: fail`.
+//! - **Retries** ([`crate::routing::retry`]): after every deployment failed, more passes over
+//!   them, each after a jittered backoff (and at least the longest `Retry-After` asked), within
+//!   the model's retry budget.
+//! - **Hedging** ([`crate::routing::hedge`]): a request that is not streamed may send a second
+//!   attempt to the next healthy deployment when the first is slow; the first success wins.
+//! - **Fallbacks to other models** (`models.<name>.*fallbacks`): when the model failed as a whole
+//!   (or a deployment said the prompt is too long for it, or its content filter refused), the
+//!   listed models are tried in turn, each with its own plan, retries and health.
+//!
+//! Each attempt has its own time limit, all attempts together (fallbacks included) share the
+//! requested model's total limit, and a stream must produce its first event within the
+//! first-byte limit. Once a stream's first event is back, the stream is committed: nothing
+//! after that falls over, and a failure mid-stream reaches the client as an error event.
 
+use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use portcullis_types::Usage;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, sleep, timeout};
 
 use super::{ApiRequest, RequestCtx, bridge};
-use crate::config::Timeouts;
+use crate::config::{Fallbacks, Timeouts};
 use crate::error::GatewayError;
-use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent};
+use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent, hints};
+use crate::routing::PlanInput;
 use crate::routing::health::Availability;
-use crate::runtime::{Deployment, Route};
+use crate::runtime::{Deployment, Route, Runtime};
 
 /// A successful attempt.
 pub enum Dispatched {
@@ -43,32 +60,172 @@ impl std::fmt::Debug for Dispatched {
     }
 }
 
+/// Dispatches `request` to `route`, then to its fallback models if it failed as a whole.
 pub async fn dispatch(
     ctx: &mut RequestCtx,
+    runtime: &Runtime,
     route: &Route,
     request: &mut ApiRequest,
 ) -> Result<Dispatched, GatewayError> {
-    let op = request.op();
-    let stream = request.is_stream();
-    let plan = route.strategy.plan(&route.deployments, op, stream);
     let deadline = Instant::now() + route.timeouts.total;
-    let mut last_error = None;
-    // Ejected deployments are skipped (`routing::health`); when every one is, the one whose
-    // cool-down ends first is tried rather than failing outright.
+    let mut error = match dispatch_model(ctx, runtime, route, request, deadline).await {
+        Ok(done) => return Ok(done),
+        Err(e) => e,
+    };
+    for name in fallbacks_for(&route.fallbacks, &error) {
+        let Some(fallback) = runtime.routes.get(name) else {
+            continue;
+        };
+        if !fallback.supports(request.op()) || Instant::now() >= deadline {
+            continue;
+        }
+        tracing::info!(
+            request_id = %ctx.request_id,
+            gen_ai.request.model = %route.name,
+            fallback = %name,
+            error.kind = error.kind(),
+            "falling back to another model"
+        );
+        match dispatch_model(ctx, runtime, fallback, request, deadline).await {
+            Ok(done) => return Ok(done),
+            Err(e) => error = e,
+        }
+    }
+    Err(error)
+}
+
+/// The fallback models for a model that failed with `error`.
+fn fallbacks_for<'a>(fallbacks: &'a Fallbacks, error: &GatewayError) -> &'a [String] {
+    match error {
+        GatewayError::Provider(ProviderError::ContextLength { .. }) => &fallbacks.context_window,
+        GatewayError::Provider(ProviderError::ContentFiltered { .. }) => &fallbacks.content_policy,
+        GatewayError::Provider(e) if e.is_retryable() => &fallbacks.any,
+        _ => &[],
+    }
+}
+
+/// How one pass over the plan ended without an answer.
+enum PassEnd {
+    /// Every deployment it could try failed with an error worth retrying.
+    Exhausted,
+    /// The retry budget is spent.
+    BudgetSpent,
+    /// Nothing was sent: every deployment is ejected and the model says `fail`.
+    AllEjected,
+}
+
+/// What a pass leaves behind for the next one.
+#[derive(Default)]
+struct Failures {
+    last: Option<ProviderError>,
+    /// The longest `Retry-After` an upstream asked for.
+    retry_after: Option<Duration>,
+}
+
+impl Failures {
+    fn note(&mut self, error: ProviderError, hints: &hints::Hints) {
+        self.retry_after = self.retry_after.max(hints.retry_after);
+        self.last = Some(error.with_retry_after(hints.retry_after));
+    }
+}
+
+/// All passes over one model's deployments.
+async fn dispatch_model(
+    ctx: &mut RequestCtx,
+    runtime: &Runtime,
+    route: &Route,
+    request: &mut ApiRequest,
+    deadline: Instant,
+) -> Result<Dispatched, GatewayError> {
+    route.retry_budget.deposit();
+    let input = PlanInput {
+        op: request.op(),
+        stream: request.is_stream(),
+        estimate: ctx.estimate.unwrap_or_default(),
+        pricing: &runtime.pricing,
+    };
+    let plan = route.strategy.plan(&route.deployments, &input);
+    let mut failures = Failures::default();
+    for round in 0..=route.retry.max {
+        if round > 0 {
+            let Some(wait) = route.retry.wait(round, failures.retry_after) else {
+                break;
+            };
+            if Instant::now() + wait >= deadline {
+                break;
+            }
+            sleep(wait).await;
+            failures.retry_after = None;
+        }
+        match pass(
+            ctx,
+            route,
+            &plan,
+            request,
+            deadline,
+            round > 0,
+            &mut failures,
+        )
+        .await?
+        {
+            Ok(done) => return Ok(done),
+            Err(PassEnd::Exhausted) => {}
+            Err(PassEnd::BudgetSpent) => {
+                tracing::debug!(
+                    request_id = %ctx.request_id,
+                    gen_ai.request.model = %route.name,
+                    "retry budget spent: not retrying"
+                );
+                break;
+            }
+            Err(PassEnd::AllEjected) if failures.last.is_none() => {
+                return Err(ProviderError::Overloaded {
+                    message: Some(
+                        "every deployment of this model is cooling down after failures".into(),
+                    ),
+                    retry_after: None,
+                }
+                .into());
+            }
+            Err(PassEnd::AllEjected) => break,
+        }
+    }
+    Err(failures.last.unwrap_or(ProviderError::Timeout).into())
+}
+
+/// One pass over the plan. The outer `Err` is final (a request error, not worth another
+/// deployment); the inner one says why the pass found no answer.
+async fn pass(
+    ctx: &mut RequestCtx,
+    route: &Route,
+    plan: &[usize],
+    request: &mut ApiRequest,
+    deadline: Instant,
+    retrying: bool,
+    failures: &mut Failures,
+) -> Result<Result<Dispatched, PassEnd>, GatewayError> {
+    let stream = request.is_stream();
     let mut ejected = Vec::new();
-    let mut tried = false;
-    let mut plan = plan.into_iter();
+    let mut tried = vec![false; route.deployments.len()];
+    let mut any = false;
+    let mut next = 0;
     loop {
-        let index = match plan.next() {
-            Some(index) => match route.deployments.get(index).map(|d| d.health.check()) {
-                Some(Availability::Ejected { until }) => {
-                    ejected.push((until, index));
+        let index = match plan.get(next) {
+            Some(&index) => {
+                next += 1;
+                if tried.get(index).copied().unwrap_or(true) {
                     continue;
                 }
-                Some(_) => index,
-                None => continue,
-            },
-            None if !tried && route.least_bad_when_all_ejected() => match ejected.iter().min() {
+                match route.deployments.get(index).map(|d| d.health.check()) {
+                    Some(Availability::Ejected { until }) => {
+                        ejected.push((until, index));
+                        continue;
+                    }
+                    Some(_) => index,
+                    None => continue,
+                }
+            }
+            None if !any && route.least_bad_when_all_ejected() => match ejected.iter().min() {
                 Some(&(_, index)) => {
                     ejected.clear();
                     index
@@ -77,40 +234,81 @@ pub async fn dispatch(
             },
             None => break,
         };
-        tried = true;
+        any = true;
         let Some(deployment) = route.deployments.get(index) else {
             continue;
         };
+        if let Some(seen) = tried.get_mut(index) {
+            *seen = true;
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            last_error = Some(ProviderError::Timeout);
+            failures.last = Some(ProviderError::Timeout);
             break;
         }
+        if retrying && !route.retry_budget.try_withdraw() {
+            return Ok(Err(PassEnd::BudgetSpent));
+        }
         ctx.attempts += 1;
+        request.set_model(&deployment.upstream_model);
+        let tokens = ctx.estimate.map_or(0, |e| e.total());
+        // A hedge goes to the next deployment of the plan that is healthy now.
+        let hedge = route
+            .hedge
+            .filter(|_| !stream)
+            .and_then(|h| h.delay(&deployment.stats.latencies))
+            .filter(|delay| *delay < remaining)
+            .and_then(|delay| {
+                let other = plan[next.min(plan.len())..].iter().copied().find(|&i| {
+                    !tried.get(i).copied().unwrap_or(true)
+                        && route
+                            .deployments
+                            .get(i)
+                            .is_some_and(|d| d.health.is_healthy())
+                })?;
+                Some((delay, other))
+            });
+        let (served, result, hints) = match hedge {
+            None => {
+                let (result, hints) = attempt(
+                    deployment,
+                    request,
+                    stream,
+                    &route.timeouts,
+                    remaining,
+                    tokens,
+                )
+                .await;
+                (index, result, hints)
+            }
+            Some((delay, other)) => {
+                let raced = race(
+                    ctx,
+                    route,
+                    request,
+                    (index, other),
+                    delay,
+                    remaining,
+                    tokens,
+                );
+                let (served, result, hints, hedged) = raced.await;
+                if hedged && let Some(seen) = tried.get_mut(other) {
+                    *seen = true;
+                }
+                (served, result, hints)
+            }
+        };
+        let Some(deployment) = route.deployments.get(served) else {
+            continue;
+        };
         ctx.provider = Some(deployment.provider_name.clone());
         ctx.upstream_model = Some(deployment.upstream_model.clone());
-        request.set_model(&deployment.upstream_model);
-        let started = Instant::now();
-        let in_flight = deployment.stats.start();
-        let result = attempt(deployment, request, stream, &route.timeouts, remaining).await;
-        drop(in_flight);
-        if let Some(cooldown) = deployment.health.record(result.as_ref().map(|_| ())) {
-            tracing::warn!(
-                gen_ai.provider.name = %deployment.provider_name,
-                gen_ai.request.model = %deployment.upstream_model,
-                cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
-                "deployment ejected: skipped until its cool-down ends"
-            );
-        }
-        if result.is_ok() {
-            deployment.stats.observe(started.elapsed(), stream);
-        }
         match result {
             Ok(done) => {
                 if stream {
                     ctx.first_byte = Some(ctx.started.elapsed());
                 }
-                return Ok(done);
+                return Ok(Ok(done));
             }
             Err(error) => {
                 tracing::warn!(
@@ -122,23 +320,116 @@ pub async fn dispatch(
                     "upstream attempt failed"
                 );
                 if !error.is_retryable() {
-                    return Err(error.into());
+                    return Err(error.with_retry_after(hints.retry_after).into());
                 }
-                last_error = Some(error);
+                failures.note(error, &hints);
             }
         }
     }
-    if !tried && !ejected.is_empty() {
-        // `when_all_ejected: fail`: nothing was sent.
-        return Err(ProviderError::Overloaded {
-            message: Some("every deployment of this model is cooling down after failures".into()),
-        }
-        .into());
-    }
-    Err(last_error.unwrap_or(ProviderError::Timeout).into())
+    Ok(Err(if any {
+        PassEnd::Exhausted
+    } else {
+        PassEnd::AllEjected
+    }))
 }
 
+/// The first attempt, and after `delay` a hedge to `other` if the budget allows one: the
+/// first success wins and the other attempt is dropped (cancelling its upstream request). If
+/// both fail, the later failure is the one returned. Returns which deployment's outcome it is,
+/// and whether the hedge was sent.
+async fn race(
+    ctx: &mut RequestCtx,
+    route: &Route,
+    request: &ApiRequest,
+    (first, other): (usize, usize),
+    delay: Duration,
+    remaining: Duration,
+    tokens: u64,
+) -> (usize, Result<Dispatched, ProviderError>, hints::Hints, bool) {
+    let (Some(a), Some(b)) = (route.deployments.get(first), route.deployments.get(other)) else {
+        return (
+            first,
+            Err(ProviderError::Timeout),
+            hints::Hints::default(),
+            false,
+        );
+    };
+    let t = &route.timeouts;
+    let mut primary = pin!(attempt(a, request, false, t, remaining, tokens));
+    tokio::select! {
+        (result, hints) = &mut primary => return (first, result, hints, false),
+        () = sleep(delay) => {}
+    }
+    if !route.retry_budget.try_withdraw() {
+        let (result, hints) = primary.await;
+        return (first, result, hints, false);
+    }
+    ctx.attempts += 1;
+    tracing::debug!(
+        request_id = %ctx.request_id,
+        gen_ai.provider.name = %b.provider_name,
+        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        "hedging a slow attempt"
+    );
+    let mut copy = request.clone();
+    copy.set_model(&b.upstream_model);
+    let left = remaining.saturating_sub(delay);
+    let mut hedge = pin!(attempt(b, &copy, false, t, left, tokens));
+    tokio::select! {
+        (result, hints) = &mut primary => match result {
+            Ok(done) => (first, Ok(done), hints, true),
+            Err(_) => {
+                let (result, hints) = hedge.await;
+                (other, result, hints, true)
+            }
+        },
+        (result, hints) = &mut hedge => match result {
+            Ok(done) => (other, Ok(done), hints, true),
+            Err(_) => {
+                let (result, hints) = primary.await;
+                (first, result, hints, true)
+            }
+        },
+    }
+}
+
+/// One attempt on one deployment, with what it teaches routing: in-flight count, latency,
+/// health, rate-limit headroom and `Retry-After`.
 async fn attempt(
+    deployment: &Deployment,
+    request: &ApiRequest,
+    stream: bool,
+    timeouts: &Timeouts,
+    remaining: Duration,
+    tokens: u64,
+) -> (Result<Dispatched, ProviderError>, hints::Hints) {
+    let started = Instant::now();
+    let in_flight = deployment.stats.start();
+    deployment.stats.headroom.sent(tokens);
+    let (result, hints) =
+        hints::observe(send(deployment, request, stream, timeouts, remaining)).await;
+    drop(in_flight);
+    deployment.stats.headroom.report(&hints);
+    if let Some(cooldown) = deployment.health.record(result.as_ref().map(|_| ())) {
+        tracing::warn!(
+            gen_ai.provider.name = %deployment.provider_name,
+            gen_ai.request.model = %deployment.upstream_model,
+            cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+            "deployment ejected: skipped until its cool-down ends"
+        );
+    }
+    match &result {
+        Ok(_) => deployment.stats.observe(started.elapsed(), stream),
+        Err(_) => {
+            if let Some(wait) = hints.retry_after {
+                deployment.health.defer(wait);
+            }
+        }
+    }
+    (result, hints)
+}
+
+async fn send(
     deployment: &Deployment,
     request: &ApiRequest,
     stream: bool,
@@ -179,3 +470,7 @@ async fn attempt(
         Ok(result) => result,
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

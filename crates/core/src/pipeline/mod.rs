@@ -5,7 +5,8 @@
 //! 3. [`resolve`]: model name to route, checking what the key may use
 //! 4. [`admit`]: rate limits (and budgets) reserve the request, or refuse it with a 429
 //! 5. `plan` ([`crate::routing`]): the route's strategy orders the deployments
-//! 6. [`dispatch`]: provider calls with failover and timeouts
+//! 6. [`dispatch`]: provider calls with failover, retries, hedging, fallbacks to other models
+//!    and timeouts
 //! 7. `settle` ([`admit::settle`]): the reservation is reconciled with the actual usage when
 //!    the context is dropped
 //! 8. [`record`]: one access-log line per request, when its context is dropped; with a store,
@@ -281,7 +282,11 @@ async fn run(
     ctx.stream_idle = route.timeouts.stream_idle;
     let (limiter, budgets) = (gateway.limiter(), gateway.budgets());
     admit::admit(limiter, budgets, runtime, &principal, &route, &request, ctx).await?;
-    dispatch::dispatch(ctx, &route, &mut request).await
+    if ctx.estimate.is_none() && route.strategy.needs_estimate() {
+        let default_output = runtime.quotas.default_max_tokens;
+        ctx.estimate = Some(crate::tokens::estimate(&request, default_output));
+    }
+    dispatch::dispatch(ctx, runtime, &route, &mut request).await
 }
 
 /// Serves `GET /v1/models` and `GET /v1/models/{id}`. Async only for the verification of an

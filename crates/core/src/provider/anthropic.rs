@@ -399,7 +399,8 @@ mod tests {
         assert_eq!(
             e,
             ProviderError::Overloaded {
-                message: Some("Overloaded".into())
+                message: Some("Overloaded".into()),
+                retry_after: None,
             }
         );
         let e = c(

@@ -263,7 +263,10 @@ mod tests {
         ));
         assert!(matches!(
             class(503, "<html>"),
-            ProviderError::Overloaded { message: None }
+            ProviderError::Overloaded {
+                message: None,
+                retry_after: None
+            }
         ));
         assert!(class(500, r#"{"message":"x"}"#).is_retryable());
     }

@@ -11,6 +11,7 @@ pub mod bedrock;
 pub mod client;
 pub mod cohere;
 pub mod gemini;
+pub mod hints;
 pub mod mock;
 pub mod openai_compat;
 pub mod presets;
@@ -176,9 +177,17 @@ pub enum ProviderError {
     #[error("the upstream stream stalled")]
     StreamIdle,
     #[error("the upstream provider is rate limiting requests (HTTP 429){}", fmt_msg(.message))]
-    RateLimited { message: Option<String> },
+    RateLimited {
+        message: Option<String>,
+        /// How long the upstream asked the gateway to wait (`Retry-After`), relayed to the client.
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("the upstream provider is overloaded{}", fmt_msg(.message))]
-    Overloaded { message: Option<String> },
+    Overloaded {
+        message: Option<String>,
+        /// How long the upstream asked the gateway to wait (`Retry-After`), relayed to the client.
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("the request exceeds the model's context window{}", fmt_msg(.message))]
     ContextLength { message: Option<String> },
     #[error("the upstream provider's content filter blocked the request{}", fmt_msg(.message))]
@@ -221,6 +230,28 @@ impl ProviderError {
     /// for these two cases are routing's business).
     pub fn is_retryable(&self) -> bool {
         !self.is_client_fault()
+    }
+
+    /// How long the upstream asked to be left alone, for a rate-limited or overloaded answer.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::Overloaded { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// Notes the upstream's `Retry-After` on a rate-limited or overloaded answer (other errors
+    /// are returned as they are).
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Option<std::time::Duration>) -> Self {
+        if let Self::RateLimited { retry_after, .. } | Self::Overloaded { retry_after, .. } =
+            &mut self
+        {
+            *retry_after = wait.or(*retry_after);
+        }
+        self
     }
 
     /// A request error the upstream blamed on the request itself.
@@ -329,7 +360,10 @@ impl ProviderError {
             "modelnotready",
         ]) || status.as_u16() == 529
         {
-            return Self::Overloaded { message };
+            return Self::Overloaded {
+                message,
+                retry_after: None,
+            };
         }
         if has(&[
             "rate_limit",
@@ -338,7 +372,10 @@ impl ProviderError {
             "too_many_requests",
             "quotaexceeded",
         ]) {
-            return Self::RateLimited { message };
+            return Self::RateLimited {
+                message,
+                retry_after: None,
+            };
         }
         Self::from_status(status, message)
     }
@@ -348,7 +385,10 @@ impl ProviderError {
     pub fn from_status(status: StatusCode, message: Option<String>) -> Self {
         let code = status.as_u16();
         match code {
-            429 => Self::RateLimited { message },
+            429 => Self::RateLimited {
+                message,
+                retry_after: None,
+            },
             401 | 403 => Self::Unauthorized { status: code },
             // A missing model or route upstream is a deployment problem, not the client's.
             404 | 408 | 409 => Self::Server {

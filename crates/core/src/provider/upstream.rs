@@ -69,12 +69,15 @@ pub fn uri(base: &str, path: &str) -> http::Uri {
     format!("{base}{path}").parse().unwrap_or_default()
 }
 
-/// Sends `request` on the pooled client.
+/// Sends `request` on the pooled client, noting what the response headers say about the
+/// upstream's capacity ([`super::hints`]).
 pub async fn send(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
 ) -> Result<Response<Incoming>, ProviderError> {
-    client.request(request).await.map_err(connect_error)
+    let response = client.request(request).await.map_err(connect_error)?;
+    super::hints::record(response.headers());
+    Ok(response)
 }
 
 /// Reads a whole response body (at most [`MAX_RESPONSE_BYTES`]).

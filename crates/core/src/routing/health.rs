@@ -10,6 +10,10 @@
 //!   makes the deployment healthy again (and resets the doubling), a failure ejects it again
 //!   for twice as long. Other requests keep skipping it while the probe is out.
 //!
+//! - **Deferral.** An upstream that answers with `Retry-After` (a 429 or 503 saying when to come
+//!   back) is skipped until then, like an ejected one but without counting a failure
+//!   ([`Health::defer`]; at most [`HealthPolicy::max_cooldown`]).
+//!
 //! What counts as a failure is the deployment's fault: it could not be reached, timed out,
 //! answered 5xx or overloaded, or broke its stream. A 429 is not (the deployment is healthy but
 //! busy; retries move on without marking it), nor is a request it rightly rejected.
@@ -85,6 +89,8 @@ struct Inner {
     next: usize,
     /// Ejections in a row (doubles the cool-down).
     ejections: u32,
+    /// Skipped until then because the upstream said so (`Retry-After`).
+    deferred_until: Option<Instant>,
 }
 
 /// One deployment's health.
@@ -108,6 +114,7 @@ impl Health {
                 recent: Vec::with_capacity(policy.window as usize),
                 next: 0,
                 ejections: 0,
+                deferred_until: None,
             }),
         }
     }
@@ -119,7 +126,14 @@ impl Health {
             return Availability::Healthy;
         };
         match inner.state {
-            State::Healthy => Availability::Healthy,
+            State::Healthy => match inner.deferred_until {
+                Some(until) if Instant::now() < until => Availability::Ejected { until },
+                Some(_) => {
+                    inner.deferred_until = None;
+                    Availability::Healthy
+                }
+                None => Availability::Healthy,
+            },
             State::Probing { since } if since.elapsed() < self.policy.max_cooldown => {
                 Availability::Ejected {
                     until: since + self.policy.max_cooldown,
@@ -138,6 +152,26 @@ impl Health {
                 Availability::Probe
             }
             State::Ejected { until } => Availability::Ejected { until },
+        }
+    }
+
+    /// Whether it is healthy and not deferred, without taking a probe's turn (for choosing
+    /// where a hedge may go).
+    pub fn is_healthy(&self) -> bool {
+        self.inner.lock().is_ok_and(|inner| {
+            matches!(inner.state, State::Healthy)
+                && inner
+                    .deferred_until
+                    .is_none_or(|until| Instant::now() >= until)
+        })
+    }
+
+    /// Skips the deployment for `wait` (at most the policy's longest cool-down), as its
+    /// upstream asked with `Retry-After`. A later deferral never shortens an earlier one.
+    pub fn defer(&self, wait: Duration) {
+        let until = Instant::now() + wait.min(self.policy.max_cooldown);
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.deferred_until = Some(inner.deferred_until.map_or(until, |d| d.max(until)));
         }
     }
 
@@ -300,11 +334,36 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_defers_without_counting_a_failure() {
+        let h = Health::new(HealthPolicy::default());
+        h.defer(Duration::from_secs(3));
+        h.defer(Duration::from_secs(1)); // never shortens
+        let Availability::Ejected { until } = h.check() else {
+            panic!("deferred")
+        };
+        assert_eq!(until - Instant::now(), Duration::from_secs(3));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(h.check(), Availability::Healthy, "no probe: nothing failed");
+        h.defer(Duration::from_secs(3600));
+        let Availability::Ejected { until } = h.check() else {
+            panic!("deferred")
+        };
+        assert_eq!(
+            until - Instant::now(),
+            Duration::from_secs(300),
+            "capped at max_cooldown"
+        );
+    }
+
     #[test]
     fn busy_or_rejected_is_not_unwell() {
         let h = Health::new(HealthPolicy::default());
         for _ in 0..50 {
-            let _ = h.record(Err(&ProviderError::RateLimited { message: None }));
+            let _ = h.record(Err(&ProviderError::RateLimited {
+                message: None,
+                retry_after: None,
+            }));
             let _ = h.record(Err(&ProviderError::BadRequest {
                 status: 400,
                 message: None,

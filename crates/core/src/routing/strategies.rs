@@ -10,11 +10,20 @@
 //!   observed latency (of the time to first byte for streams, tracked apart from whole
 //!   responses): two deployments drawn at random, the faster first, then the rest by average.
 //!   Deployments without a sample yet count as fastest, so every one is tried.
+//! - `lowest_cost`: cheapest first for this request: the price catalog's input and output
+//!   prices of each deployment's upstream model applied to the request's estimated tokens.
+//!   Deployments without a known price come last; ties keep the config's order.
+//! - `most_headroom`: the deployment with the largest share of its upstream rate limits left
+//!   first ([`super::headroom`]: the upstream's `x-ratelimit-*` figures, less what the gateway
+//!   sent there since); ties keep the config's order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::Strategy;
+use portcullis_types::Usage;
+
+use super::headroom::Headroom;
+use super::{PlanInput, Strategy};
 use crate::provider::Operation;
 use crate::runtime::Deployment;
 
@@ -28,6 +37,10 @@ pub struct DeploymentStats {
     /// Moving averages in microseconds; 0 until the first sample.
     latency_us: AtomicU64,
     first_byte_us: AtomicU64,
+    /// What is left of the upstream's rate limits.
+    pub headroom: Headroom,
+    /// Whole responses' latencies, for hedging after a percentile.
+    pub latencies: super::hedge::LatencyHistogram,
 }
 
 /// Counts a request in flight until dropped.
@@ -66,6 +79,9 @@ impl DeploymentStats {
             old - (old >> EWMA_SHIFT) + (sample >> EWMA_SHIFT)
         };
         cell.store(new.max(1), Ordering::Relaxed);
+        if !stream {
+            self.latencies.record(took);
+        }
     }
 
     /// The moving average for `stream` requests (0: no sample yet).
@@ -78,7 +94,8 @@ impl DeploymentStats {
     }
 }
 
-fn serving(deployments: &[Deployment], op: Operation) -> Vec<usize> {
+/// The deployments that serve `op`, in the config's order.
+pub fn serving(deployments: &[Deployment], op: Operation) -> Vec<usize> {
     deployments
         .iter()
         .enumerate()
@@ -96,8 +113,8 @@ impl Strategy for Weighted {
         "weighted"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
-        let mut keyed: Vec<(f64, usize)> = serving(deployments, op)
+    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
+        let mut keyed: Vec<(f64, usize)> = serving(deployments, input.op)
             .into_iter()
             .map(|i| {
                 let weight = deployments.get(i).map_or(1, |d| d.weight.max(1));
@@ -120,8 +137,8 @@ impl Strategy for LeastInFlight {
         "least_in_flight"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
-        let mut order = serving(deployments, op);
+    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
+        let mut order = serving(deployments, input.op);
         // Stable: ties keep the config's order.
         order.sort_by_key(|&i| deployments.get(i).map_or(u64::MAX, |d| d.stats.in_flight()));
         order
@@ -137,13 +154,13 @@ impl Strategy for LowestLatency {
         "lowest_latency"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, stream: bool) -> Vec<usize> {
+    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
         let latency = |i: usize| {
             deployments
                 .get(i)
-                .map_or(u64::MAX, |d| d.stats.latency_us(stream))
+                .map_or(u64::MAX, |d| d.stats.latency_us(input.stream))
         };
-        let mut order = serving(deployments, op);
+        let mut order = serving(deployments, input.op);
         if order.len() >= 2 {
             let a = fastrand::usize(..order.len());
             let mut b = fastrand::usize(..order.len() - 1);
@@ -164,6 +181,67 @@ impl Strategy for LowestLatency {
     }
 }
 
+/// Cheapest first for the request's estimated tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LowestCost;
+
+impl Strategy for LowestCost {
+    fn name(&self) -> &'static str {
+        "lowest_cost"
+    }
+
+    fn needs_estimate(&self) -> bool {
+        true
+    }
+
+    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
+        let usage = Usage {
+            prompt_tokens: input.estimate.prompt,
+            completion_tokens: input.estimate.output,
+            total_tokens: input.estimate.total(),
+            ..Usage::default()
+        };
+        let mut keyed: Vec<(u64, usize)> = serving(deployments, input.op)
+            .into_iter()
+            .map(|i| {
+                let cost = deployments
+                    .get(i)
+                    .and_then(|d| input.pricing.cost(&d.upstream_model, &usage))
+                    .map_or(u64::MAX, |c| c.nanos());
+                (cost, i)
+            })
+            .collect();
+        // Stable: ties keep the config's order.
+        keyed.sort_by_key(|&(cost, _)| cost);
+        keyed.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
+/// Largest share of the upstream's rate limits left first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MostHeadroom;
+
+impl Strategy for MostHeadroom {
+    fn name(&self) -> &'static str {
+        "most_headroom"
+    }
+
+    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
+        let mut keyed: Vec<(f64, usize)> = serving(deployments, input.op)
+            .into_iter()
+            .map(|i| {
+                let left = deployments
+                    .get(i)
+                    .map_or(0.0, |d| d.stats.headroom.fraction());
+                (left, i)
+            })
+            .collect();
+        // Stable, largest first: ties keep the config's order.
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        keyed.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
 /// The strategy named `name` in the config.
 pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn Strategy>> {
     Some(match name {
@@ -171,12 +249,15 @@ pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn Strategy>> {
         "weighted" => std::sync::Arc::new(Weighted),
         "least_in_flight" => std::sync::Arc::new(LeastInFlight),
         "lowest_latency" => std::sync::Arc::new(LowestLatency),
+        "lowest_cost" => std::sync::Arc::new(LowestCost),
+        "most_headroom" => std::sync::Arc::new(MostHeadroom),
         _ => return None,
     })
 }
 
 /// The names [`by_name`] knows, for error messages.
-pub const NAMES: &str = "priority, weighted, least_in_flight or lowest_latency";
+pub const NAMES: &str =
+    "priority, weighted, least_in_flight, lowest_latency, lowest_cost or most_headroom";
 
 #[cfg(test)]
 mod tests {
@@ -210,14 +291,85 @@ mod tests {
         Runtime::build(&config, &http)
     }
 
+    /// One plan of model `m` for a chat request of 1,000 prompt and 100 output tokens.
+    fn plan(rt: &Runtime, stream: bool) -> Vec<usize> {
+        plan_for(rt, stream, 1000, 100)
+    }
+
+    fn plan_for(rt: &Runtime, stream: bool, prompt: u64, output: u64) -> Vec<usize> {
+        let route = &rt.routes["m"];
+        let input = PlanInput {
+            op: Operation::Chat,
+            stream,
+            estimate: crate::tokens::Estimate { prompt, output },
+            pricing: &rt.pricing,
+        };
+        route.strategy.plan(&route.deployments, &input)
+    }
+
+    #[test]
+    fn lowest_cost_prices_the_request_at_hand() {
+        // x is cheap to read and dear to write; y the other way round; z has no known price.
+        let yaml = r#"
+providers: { a: { type: mock } }
+pricing:
+  models:
+    x-model: { input: "1.00", output: "10.00" }
+    y-model: { input: "3.00", output: "1.00" }
+models:
+  m:
+    strategy: lowest_cost
+    deployments:
+      - { provider: a, model: z-model }
+      - { provider: a, model: y-model }
+      - { provider: a, model: x-model }
+"#;
+        let config = Config::from_yaml(yaml, &HashMap::<String, String>::new()).unwrap();
+        let http = crate::provider::client::build(Duration::from_secs(1)).unwrap();
+        let rt = Runtime::build(&config, &http);
+        assert!(rt.routes["m"].strategy.needs_estimate());
+        // A long prompt and a short answer: x costs 2,000 units, y 3,100.
+        assert_eq!(plan_for(&rt, false, 1000, 100), vec![2, 1, 0]);
+        // A short prompt and a long answer: x costs 10,100 units, y 1,300.
+        assert_eq!(plan_for(&rt, false, 100, 1000), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn most_headroom_follows_the_upstream_figures() {
+        use crate::provider::hints::{Hints, Remaining};
+        let rt = runtime("most_headroom", &[1, 1, 1]);
+        let route = &rt.routes["m"];
+        assert_eq!(
+            plan(&rt, false),
+            vec![0, 1, 2],
+            "nothing reported: config order"
+        );
+        let left = |remaining, limit| Hints {
+            requests: Some(Remaining {
+                remaining,
+                limit: Some(limit),
+                reset: None,
+            }),
+            ..Hints::default()
+        };
+        route.deployments[0].stats.headroom.report(&left(10, 100));
+        route.deployments[1].stats.headroom.report(&left(80, 100));
+        assert_eq!(plan(&rt, false), vec![2, 1, 0]);
+        route.deployments[2].stats.headroom.report(&left(50, 100));
+        assert_eq!(plan(&rt, false), vec![1, 2, 0]);
+        // The gateway's own count: 31 requests sent to b since its report leave it 49%.
+        for _ in 0..31 {
+            route.deployments[1].stats.headroom.sent(0);
+        }
+        assert_eq!(plan(&rt, false), vec![2, 1, 0]);
+    }
+
     /// How often each deployment comes first over `n` plans.
     fn firsts(rt: &Runtime, n: usize) -> Vec<usize> {
         let route = &rt.routes["m"];
         let mut counts = vec![0; route.deployments.len()];
         for _ in 0..n {
-            let plan = route
-                .strategy
-                .plan(&route.deployments, Operation::Chat, false);
+            let plan = plan(rt, false);
             assert_eq!(
                 plan.len(),
                 route.deployments.len(),
@@ -264,10 +416,7 @@ mod tests {
         let share = counts[0] as f64 / 6000.0;
         assert!((0.63..=0.70).contains(&share), "{counts:?}");
         // Streams keep their own figures: with none yet, every deployment is as good.
-        let plan = route
-            .strategy
-            .plan(&route.deployments, Operation::Chat, true);
-        assert_eq!(plan.len(), 3);
+        assert_eq!(plan(&rt, true).len(), 3);
     }
 
     #[test]

@@ -211,7 +211,7 @@ mod tests {
         let (data, err) = run(&frames, 13, false).await;
         assert_eq!(data.len(), 2);
         assert!(
-            matches!(err, Some(ProviderError::RateLimited { message: Some(ref m) }) if m == "slow down"),
+            matches!(err, Some(ProviderError::RateLimited { message: Some(ref m), .. }) if m == "slow down"),
             "{err:?}"
         );
         // As the first message: the attempt fails before any event (failover still possible).

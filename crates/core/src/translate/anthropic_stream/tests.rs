@@ -286,7 +286,7 @@ fn error_events_are_classified_errors() {
     };
     assert!(matches!(
         error("overloaded_error", "Overloaded"),
-        ProviderError::Overloaded { message: Some(m) } if m == "Overloaded"
+        ProviderError::Overloaded { message: Some(m), .. } if m == "Overloaded"
     ));
     assert!(matches!(
         error("rate_limit_error", "slow down"),

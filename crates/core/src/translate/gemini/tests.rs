@@ -625,7 +625,7 @@ fn stream_failures() {
     let error = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
     assert!(matches!(
         stream(&[error]),
-        Err(ProviderError::Overloaded { message: Some(m) }) if m == "The model is overloaded."
+        Err(ProviderError::Overloaded { message: Some(m), .. }) if m == "The model is overloaded."
     ));
     let mut t = StreamTranslator::new("x", "m", 0);
     assert!(matches!(
@@ -684,7 +684,7 @@ fn google_errors_are_classified() {
     };
     assert!(matches!(
         c(429, r#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#),
-        ProviderError::RateLimited { message: Some(m) } if m.starts_with("Resource has been exhausted")
+        ProviderError::RateLimited { message: Some(m), .. } if m.starts_with("Resource has been exhausted")
     ));
     assert!(matches!(
         c(
