@@ -303,13 +303,51 @@ async fn a_delay_within_the_attempt_timeout_is_waited_for_and_one_past_it_fails_
     assert_eq!((chaos.count(), steady.count()), (2, 1));
 }
 
+/// One stream through a gateway whose first deployment is a chaos upstream answering with
+/// `behaviour` (model settings as [`two_deployments`] takes them).
+async fn stream_with(
+    behaviour: Chaos,
+    settings: &str,
+) -> (
+    ChaosUpstream,
+    MockUpstream,
+    GatewayProcess,
+    reqwest::Response,
+) {
+    let chaos = ChaosUpstream::start([behaviour]).await.unwrap();
+    let (steady, gw) = two_deployments(&chaos, settings).await;
+    let response = chat_stream(&gw).await;
+    (chaos, steady, gw, response)
+}
+
+/// Checks that a stream the chaos upstream began is `chunks` chunks and then an error event
+/// with `code`, with no fallback, and that it is logged as a failure after a 200.
+async fn assert_failed_mid_stream(
+    response: reqwest::Response,
+    (steady, gw): (&MockUpstream, &GatewayProcess),
+    chunks: usize,
+    code: &str,
+) {
+    let events = stream_events(response, FLAKY, "1").await;
+    assert_ends_with_error(&events, chunks, code);
+    assert_eq!(
+        steady.count(),
+        0,
+        "no fallback once the stream has reached the client"
+    );
+    let line = access_line(gw).await;
+    assert_eq!(
+        line["http.status"], 200,
+        "the status went before the failure"
+    );
+    assert_eq!(line["outcome"], "failed", "{line}");
+    assert_eq!(line["error.kind"], code, "{line}");
+}
+
 #[tokio::test]
 async fn a_stream_cut_before_its_first_event_fails_over() {
-    let chaos = ChaosUpstream::start([Chaos::TruncatedStream(0)])
-        .await
-        .unwrap();
-    let (steady, gw) = two_deployments(&chaos, "").await;
-    let events = stream_events(chat_stream(&gw).await, STEADY, "2").await;
+    let (chaos, steady, _gw, response) = stream_with(Chaos::TruncatedStream(0), "").await;
+    let events = stream_events(response, STEADY, "2").await;
     assert_complete(&events);
     assert!(events.iter().any(|e| e.contains("Hello")), "{events:?}");
     assert_eq!((chaos.count(), steady.count()), (1, 1));
@@ -317,64 +355,50 @@ async fn a_stream_cut_before_its_first_event_fails_over() {
 
 #[tokio::test]
 async fn a_stream_cut_after_its_first_event_ends_with_an_error_event() {
-    let chaos = ChaosUpstream::start([Chaos::TruncatedStream(2)])
-        .await
-        .unwrap();
-    let (steady, gw) = two_deployments(&chaos, "").await;
-    let events = stream_events(chat_stream(&gw).await, FLAKY, "1").await;
-    assert_ends_with_error(&events, 2, "upstream_stream_broken");
-    assert_eq!(
-        steady.count(),
-        0,
-        "no fallback once the stream has reached the client"
-    );
-    let line = access_line(&gw).await;
-    assert_eq!(line["http.status"], 200, "the status went before the cut");
-    assert_eq!(line["outcome"], "failed", "{line}");
-    assert_eq!(line["error.kind"], "upstream_stream_broken", "{line}");
+    let (_chaos, steady, gw, response) = stream_with(Chaos::TruncatedStream(2), "").await;
+    assert_failed_mid_stream(response, (&steady, &gw), 2, "upstream_stream_broken").await;
 }
 
 #[tokio::test]
 async fn malformed_sse_mid_stream_ends_with_an_error_event() {
-    let chaos = ChaosUpstream::start([Chaos::MalformedSse { after: 2 }])
-        .await
-        .unwrap();
-    let (steady, gw) = two_deployments(&chaos, "").await;
-    let events = stream_events(chat_stream(&gw).await, FLAKY, "1").await;
-    assert_ends_with_error(&events, 2, "upstream_invalid_response");
-    assert_eq!(steady.count(), 0);
-    let line = access_line(&gw).await;
-    assert_eq!(line["outcome"], "failed", "{line}");
-    assert_eq!(line["error.kind"], "upstream_invalid_response", "{line}");
+    let (_chaos, steady, gw, response) = stream_with(Chaos::MalformedSse { after: 2 }, "").await;
+    assert_failed_mid_stream(response, (&steady, &gw), 2, "upstream_invalid_response").await;
 }
 
 #[tokio::test]
 async fn malformed_sse_before_the_first_event_fails_over() {
-    let chaos = ChaosUpstream::start([Chaos::MalformedSse { after: 0 }])
-        .await
-        .unwrap();
-    let (steady, gw) = two_deployments(&chaos, "").await;
-    let events = stream_events(chat_stream(&gw).await, STEADY, "2").await;
+    let (chaos, steady, _gw, response) = stream_with(Chaos::MalformedSse { after: 0 }, "").await;
+    let events = stream_events(response, STEADY, "2").await;
     assert_complete(&events);
+    assert!(!events.iter().any(|e| e.contains("not json")), "{events:?}");
     assert_eq!((chaos.count(), steady.count()), (1, 1));
+}
+
+/// A stream through a gateway in front of a chaos upstream that drips `chunks` chunks `every`
+/// apart, under `stream_idle`.
+async fn drip(
+    every: Duration,
+    chunks: usize,
+    stream_idle: &str,
+) -> (
+    ChaosUpstream,
+    MockUpstream,
+    GatewayProcess,
+    reqwest::Response,
+) {
+    let behaviour = Chaos::SlowDrip {
+        chunk_every: every,
+        chunks,
+    };
+    let timeouts =
+        format!("timeouts: {{ first_byte: 10s, stream_idle: {stream_idle}, total: 20s }}");
+    stream_with(behaviour, &timeouts).await
 }
 
 #[tokio::test]
 async fn a_drip_slower_than_the_idle_limit_ends_with_an_error_event() {
-    let chaos = ChaosUpstream::start([Chaos::SlowDrip {
-        chunk_every: Duration::from_millis(800),
-        chunks: 4,
-    }])
-    .await
-    .unwrap();
-    let (steady, gw) = two_deployments(
-        &chaos,
-        "timeouts: { first_byte: 10s, stream_idle: 150ms, total: 20s }",
-    )
-    .await;
-    let events = stream_events(chat_stream(&gw).await, FLAKY, "1").await;
-    assert_ends_with_error(&events, 1, "upstream_stream_idle");
-    assert_eq!(steady.count(), 0);
+    let (chaos, steady, gw, response) = drip(Duration::from_millis(800), 4, "150ms").await;
+    assert_failed_mid_stream(response, (&steady, &gw), 1, "upstream_stream_idle").await;
     assert!(
         eventually(|| chaos.abandoned() == 1).await,
         "the gateway hangs up on the stalled stream"
@@ -384,18 +408,8 @@ async fn a_drip_slower_than_the_idle_limit_ends_with_an_error_event() {
 #[tokio::test]
 async fn a_drip_faster_than_the_idle_limit_streams_to_the_end() {
     // 14 events 50 ms apart: the stream as a whole outlasts the idle limit, no silence does.
-    let chaos = ChaosUpstream::start([Chaos::SlowDrip {
-        chunk_every: Duration::from_millis(50),
-        chunks: 12,
-    }])
-    .await
-    .unwrap();
-    let (steady, gw) = two_deployments(
-        &chaos,
-        "timeouts: { first_byte: 10s, stream_idle: 500ms, total: 20s }",
-    )
-    .await;
-    let events = stream_events(chat_stream(&gw).await, FLAKY, "1").await;
+    let (_chaos, steady, gw, response) = drip(Duration::from_millis(50), 12, "500ms").await;
+    let events = stream_events(response, FLAKY, "1").await;
     assert_eq!(
         events.len(),
         14,
