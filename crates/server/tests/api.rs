@@ -12,7 +12,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{BIN, chat_body, client, config, post, single_upstream, sse_data};
+use common::{
+    BIN, chat_body, client, config, error_of, eventually, expect_error, post, single_upstream,
+    sse_data,
+};
 use portcullis_testkit::upstream::{chat_chunk, openai_reply};
 use portcullis_testkit::{GatewayProcess, LIMITED_KEY, MockUpstream, Reply, SseEnd, TEST_KEY};
 use serde_json::{Value, json};
@@ -23,46 +26,6 @@ async fn setup() -> (MockUpstream, GatewayProcess) {
         .await
         .unwrap();
     (upstream, gw)
-}
-
-async fn error_of(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/json",
-        "errors are JSON"
-    );
-    assert!(response.headers().contains_key("x-request-id"));
-    let body: Value = response.json().await.unwrap();
-    for field in ["message", "type", "param", "code"] {
-        assert!(
-            body["error"].get(field).is_some(),
-            "OpenAI error shape: {body}"
-        );
-    }
-    (status, body)
-}
-
-/// Sends `request` and checks that it fails with `status` and error `code`; returns the body.
-async fn expect_error(request: reqwest::RequestBuilder, status: u16, code: &str) -> Value {
-    let (s, body) = error_of(request.send().await.unwrap()).await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (status, Some(code)),
-        "{body}"
-    );
-    body
-}
-
-/// Polls `f` for up to 10 s.
-async fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 #[tokio::test]

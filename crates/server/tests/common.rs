@@ -7,9 +7,12 @@
     reason = "test helpers: a failure is the test's failure"
 )]
 
+use std::time::Duration;
+
 use portcullis_testkit::{
     GatewayProcess, LIMITED_KEY_SHA256, MockUpstream, TEST_KEY, TEST_KEY_SHA256,
 };
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
@@ -60,6 +63,48 @@ pub fn post(url: String, body: serde_json::Value) -> reqwest::RequestBuilder {
 
 pub fn chat_body(model: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+/// The status and body of an error response, checked to be JSON in OpenAI's error shape
+/// (`{"error":{"message","type","param","code"}}`) and to carry the request id.
+pub async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "errors are JSON"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    for field in ["message", "type", "param", "code"] {
+        assert!(
+            body["error"].get(field).is_some(),
+            "OpenAI error shape: {body}"
+        );
+    }
+    (status, body)
+}
+
+/// Sends `request` and checks that it fails with `status` and error `code`; returns the body.
+pub async fn expect_error(request: reqwest::RequestBuilder, status: u16, code: &str) -> Value {
+    let (s, body) = error_of(request.send().await.unwrap()).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    body
+}
+
+/// Polls `f` for up to 10 s.
+pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 /// The `data:` payloads of an SSE body.

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{BIN, config, post, sse_data};
+use common::{BIN, config, error_of, post, sse_data};
 use portcullis_testkit::upstream::{Recorded, Reply, SseEnd};
 use portcullis_testkit::wire::gemini::{self, GeminiWire};
 use portcullis_testkit::wire::{
@@ -400,18 +400,6 @@ async fn tool_results_and_images_reach_gemini() {
             }]
         );
     }
-}
-
-async fn error_of(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    for field in ["message", "type", "param", "code"] {
-        assert!(
-            body["error"].get(field).is_some(),
-            "OpenAI error shape: {body}"
-        );
-    }
-    (status, body)
 }
 
 #[tokio::test]

@@ -1,13 +1,16 @@
 //! Test support for Portcullis (a dev-dependency only): a scriptable mock OpenAI-compatible
-//! upstream that records what the gateway sends, a harness that runs the real `portcullis`
+//! upstream that records what the gateway sends, a chaos upstream that fails on a script
+//! (statuses, resets, hangs, broken and slow streams), a harness that runs the real `portcullis`
 //! binary on a temporary config and reads its logs, and a local OIDC identity provider (JWKS and
 //! signed tokens).
 
+pub mod chaos;
 pub mod gateway;
 pub mod oidc;
 pub mod upstream;
 pub mod wire;
 
+pub use chaos::{Chaos, ChaosUpstream};
 pub use gateway::GatewayProcess;
 pub use upstream::{MockUpstream, Recorded, Reply, SseEnd};
 

@@ -2,6 +2,8 @@
 //! answered by a handler the test supplies (or [`openai_reply`], which behaves like OpenAI's
 //! chat, completions and embeddings endpoints). It counts requests whose answer was abandoned
 //! before it was complete, which is how tests see that the gateway cancelled an upstream call.
+//! Each connection is served by hyper on a socket the mock keeps a handle to, so a reply can
+//! also be no reply at all: [`Reply::Reset`] resets the connection (TCP RST).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,13 +11,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use axum::{Extension, Router};
 use futures_util::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 /// One request the mock received.
 #[derive(Debug, Clone)]
@@ -75,6 +82,8 @@ pub enum Reply {
     WithHeaders(Vec<(String, String)>, Box<Reply>),
     /// Never answers.
     Hang,
+    /// No HTTP answer: the connection is reset (TCP RST) once the request is read.
+    Reset,
 }
 
 impl Reply {
@@ -92,20 +101,8 @@ impl Reply {
     /// A chat stream of `texts` (the first chunk also carries the assistant role), 1 ms apart,
     /// ending as `end` says, with no `[DONE]`.
     pub fn chat_stream(texts: &[&str], end: SseEnd) -> Self {
-        let events = texts
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                let delta = if i == 0 {
-                    json!({"role": "assistant", "content": text})
-                } else {
-                    json!({"content": text})
-                };
-                chat_chunk("m", delta, None, true)
-            })
-            .collect();
         Self::Sse {
-            events,
+            events: chat_events("m", texts),
             delay: Duration::from_millis(1),
             end,
         }
@@ -128,6 +125,10 @@ impl Reply {
 }
 
 type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
+/// Resets the connection a request came on; each connection's requests carry its own.
+#[derive(Clone)]
+struct ConnectionReset(Arc<Notify>);
 
 #[derive(Clone)]
 struct Shared {
@@ -166,11 +167,13 @@ impl MockUpstream {
             requests: Arc::default(),
             abandoned: Arc::default(),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_connection(stream, app.clone()));
+            }
         });
         Ok(Self {
             addr,
@@ -196,6 +199,29 @@ impl MockUpstream {
     /// Requests whose reply was dropped before it was complete (the caller went away).
     pub fn abandoned(&self) -> usize {
         self.abandoned.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves one connection with `app` until it ends, or until a reply resets it: then the socket
+/// is closed with `SO_LINGER` 0, which sends a TCP RST instead of a FIN.
+async fn serve_connection(stream: TcpStream, app: Router) {
+    // A second handle to the socket, kept out of hyper's hands, to set the linger on.
+    let Ok((stream, twin)) = stream.into_std().and_then(|s| {
+        let twin = s.try_clone()?;
+        Ok((TcpStream::from_std(s)?, TcpStream::from_std(twin)?))
+    }) else {
+        return;
+    };
+    let reset = Arc::new(Notify::new());
+    let service = TowerToHyperService::new(app.layer(Extension(ConnectionReset(reset.clone()))));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = connection => {}
+        () = reset.notified() => {
+            // Both handles close when this returns; the last close sends the RST.
+            let _ = twin.set_zero_linger();
+        }
     }
 }
 
@@ -243,10 +269,11 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         r.push(recorded);
     }
     let mut guard = Abandon(Some(shared.abandoned.clone()));
-    render(reply, &mut guard).await
+    let reset = parts.extensions.get::<ConnectionReset>().cloned();
+    render(reply, &mut guard, reset).await
 }
 
-async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
+async fn render(mut reply: Reply, guard: &mut Abandon, reset: Option<ConnectionReset>) -> Response {
     let mut extra: Vec<(String, String)> = Vec::new();
     let respond = |status, content_type, body, extra: &[(String, String)]| {
         let mut r = respond(status, content_type, body);
@@ -271,6 +298,14 @@ async fn render(mut reply: Reply, guard: &mut Abandon) -> Response {
                 reply = *next;
             }
             Reply::Hang => std::future::pending::<()>().await,
+            Reply::Reset => {
+                // The reset is the reply: the connection ends without one, as planned.
+                guard.disarm();
+                if let Some(ConnectionReset(reset)) = &reset {
+                    reset.notify_one();
+                }
+                std::future::pending::<()>().await;
+            }
             Reply::Json { status, body } => {
                 guard.disarm();
                 return respond(
@@ -347,7 +382,7 @@ fn respond(status: u16, content_type: &'static str, body: Body) -> Response {
 }
 
 /// The model name the request carried.
-fn model_of(r: &Recorded) -> String {
+pub(crate) fn model_of(r: &Recorded) -> String {
     r.body["model"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -367,6 +402,23 @@ pub fn chat_chunk(
         c["usage"] = Value::Null;
     }
     c.to_string()
+}
+
+/// The chunks of a chat stream of `texts` for `model`: the first one also carries the
+/// assistant role; none has a finish reason.
+pub fn chat_events(model: &str, texts: &[&str]) -> Vec<String> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let delta = if i == 0 {
+                json!({"role": "assistant", "content": text})
+            } else {
+                json!({"content": text})
+            };
+            chat_chunk(model, delta, None, true)
+        })
+        .collect()
 }
 
 /// A stream of `events`, then the usage chunk (when the client asked for it) and `[DONE]`.

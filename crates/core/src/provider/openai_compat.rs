@@ -250,7 +250,8 @@ fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
 }
 
 /// Decodes an SSE body into chunk events. An in-band `{"error":...}` event becomes an error, so
-/// that an upstream failing before its first event can be retried elsewhere.
+/// that an upstream failing before its first event can be retried elsewhere; so does an event
+/// that is not a JSON object (nor `[DONE]`), which a client's SDK could not parse.
 fn events(body: Incoming) -> EventStream {
     Box::pin(upstream::sse_events(body).map(|event| classify_event(event?.data)))
 }
@@ -259,7 +260,14 @@ fn classify_event(data: Bytes) -> Result<StreamEvent, ProviderError> {
     if data.starts_with(b"{\"error\"") || data.starts_with(b"{ \"error\"") {
         return Err(classify(StatusCode::BAD_GATEWAY, &data));
     }
-    Ok(StreamEvent::data(data))
+    let event = StreamEvent::data(data);
+    // The structural scan only (no allocation, scalars unchecked): chunks go out as they came.
+    if !event.is_done() && json_scan::top_level(&event.data, []).is_err() {
+        return Err(ProviderError::InvalidResponse(
+            "a stream event is not a JSON object".into(),
+        ));
+    }
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -303,5 +311,21 @@ mod tests {
     fn in_band_errors_are_errors() {
         assert!(classify_event(Bytes::from_static(br#"{"error":{"message":"x"}}"#)).is_err());
         assert!(classify_event(Bytes::from_static(br#"{"id":"1","choices":[]}"#)).is_ok());
+    }
+
+    #[test]
+    fn events_that_are_not_json_objects_are_invalid() {
+        for bad in [&b"{not json"[..], b"[DONE", b"", b"42", br#"{"id":"1","#] {
+            assert!(
+                matches!(
+                    classify_event(Bytes::from_static(bad)),
+                    Err(ProviderError::InvalidResponse(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(classify_event(Bytes::from_static(b"[DONE]")).is_ok_and(|e| e.is_done()));
+        assert!(classify_event(Bytes::from_static(b" {\"id\": \"1\"} ")).is_ok());
     }
 }
