@@ -77,10 +77,10 @@ fn check_request(deployment: &Deployment) -> Option<ApiRequest> {
     let (op, body): (Operation, &[u8]) = if deployment.serves(Operation::Chat) {
         (
             Operation::Chat,
-            br#"{"model":"","messages":[{"role":"user","content":"ping"}],"max_tokens":1}"#,
+            br#"{"model":"check","messages":[{"role":"user","content":"ping"}],"max_tokens":1}"#,
         )
     } else if deployment.serves(Operation::Embedding) {
-        (Operation::Embedding, br#"{"model":"","input":"ping"}"#)
+        (Operation::Embedding, br#"{"model":"check","input":"ping"}"#)
     } else {
         return None;
     };
@@ -125,5 +125,36 @@ pub async fn check_once(
             cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
             "deployment ejected by its active health checks: skipped until its cool-down ends"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::runtime::Runtime;
+
+    #[tokio::test]
+    async fn a_check_is_a_one_token_chat_for_the_upstream_model() {
+        let yaml = "providers: { p: { type: mock } }\nmodels:\n  m:\n    deployments: [{ provider: p, model: up }]\n    health: { active: { interval: 1h } }\n";
+        let config = Config::from_yaml(yaml, &HashMap::<String, String>::new()).unwrap();
+        let http = crate::provider::client::build(Duration::from_secs(1)).unwrap();
+        let rt = Runtime::build(&config, &http);
+        assert!(
+            !rt.active_checks.is_empty(),
+            "started under a tokio runtime"
+        );
+        let d = &rt.routes["m"].deployments[0];
+        let ApiRequest::Chat(chat) = check_request(d).unwrap() else {
+            panic!("a chat check")
+        };
+        assert_eq!((chat.model.as_str(), chat.max_tokens), ("up", Some(1)));
+        // The mock answers: the deployment stays healthy.
+        check_once("m", d, &ApiRequest::Chat(chat), Duration::from_secs(1)).await;
+        assert!(d.health.is_healthy());
     }
 }
