@@ -236,8 +236,13 @@ async fn a_restarted_gateway_seeds_its_budgets_from_the_stores_records() {
 /// one-word chunks; requests name no max_tokens, so each reserves `default_max_tokens: 3`.
 async fn long_stream(policy: &str, max_usd: u32) -> (MockUpstream, GatewayProcess) {
     let upstream = MockUpstream::start(|_| {
-        let words = vec!["word"; 600];
-        portcullis_testkit::Reply::chat_stream(&words, portcullis_testkit::SseEnd::Close)
+        let mut events = portcullis_testkit::upstream::chat_events("m", &["word"; 600]);
+        events.push("[DONE]".to_owned());
+        portcullis_testkit::Reply::Sse {
+            events,
+            delay: Duration::from_millis(1),
+            end: portcullis_testkit::SseEnd::Close,
+        }
     })
     .await
     .unwrap();
@@ -292,6 +297,7 @@ async fn a_stream_past_its_reservation_is_cut_when_the_budget_has_no_room() {
 async fn a_stream_past_its_reservation_finishes_by_default() {
     let (_upstream, gw) = long_stream("finish", 1).await;
     let events = stream_events(&gw).await;
-    assert_eq!(events.len(), 600, "every chunk arrived");
+    assert_eq!(events.len(), 601, "every chunk arrived");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
     assert!(events.iter().all(|e| !e.contains("budget_exceeded")));
 }

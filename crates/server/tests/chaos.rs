@@ -362,6 +362,12 @@ async fn a_stream_cut_after_its_first_event_ends_with_an_error_event() {
 }
 
 #[tokio::test]
+async fn a_stream_closed_cleanly_without_done_ends_with_an_error_event() {
+    let (_chaos, steady, gw, response) = stream_with(Chaos::ClosedStream(2), "").await;
+    assert_failed_mid_stream(response, (&steady, &gw), 2, "upstream_stream_broken").await;
+}
+
+#[tokio::test]
 async fn malformed_sse_mid_stream_ends_with_an_error_event() {
     let (_chaos, steady, gw, response) = stream_with(Chaos::MalformedSse { after: 2 }, "").await;
     assert_failed_mid_stream(response, (&steady, &gw), 2, "upstream_invalid_response").await;

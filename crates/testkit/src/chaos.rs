@@ -33,6 +33,9 @@ pub enum Chaos {
     /// A 200 stream of this many valid chunks, then the connection is cut: no finish reason,
     /// no `[DONE]`, and a chunked body that never ends properly.
     TruncatedStream(usize),
+    /// A 200 stream of this many valid chunks whose body then ends properly, but without the
+    /// finish chunk or `[DONE]`: an upstream that stopped early and closed cleanly.
+    ClosedStream(usize),
     /// A 200 stream of `after` valid chunks, then a `data:` line that is not JSON, then the
     /// rest of a valid stream (the finish chunk and `[DONE]`).
     MalformedSse { after: usize },
@@ -94,6 +97,11 @@ impl Chaos {
                 events: chat_events(&model, &texts(*n)),
                 delay: Duration::from_millis(1),
                 end: SseEnd::Abort,
+            },
+            Self::ClosedStream(n) => Reply::Sse {
+                events: chat_events(&model, &texts(*n)),
+                delay: Duration::from_millis(1),
+                end: SseEnd::Close,
             },
             Self::MalformedSse { after } => {
                 let mut events = chat_events(&model, &texts(*after));

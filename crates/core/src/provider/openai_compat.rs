@@ -251,9 +251,32 @@ fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
 
 /// Decodes an SSE body into chunk events. An in-band `{"error":...}` event becomes an error, so
 /// that an upstream failing before its first event can be retried elsewhere; so does an event
-/// that is not a JSON object (nor `[DONE]`), which a client's SDK could not parse.
+/// that is not a JSON object (nor `[DONE]`), which a client's SDK could not parse. A body that
+/// ends without `[DONE]` was cut short, however cleanly its connection closed: that ends the
+/// stream with an error too, so the client learns its answer is incomplete.
 fn events(body: Incoming) -> EventStream {
-    Box::pin(upstream::sse_events(body).map(|event| classify_event(event?.data)))
+    let inner = Box::pin(upstream::sse_events(body).map(|event| classify_event(event?.data)));
+    Box::pin(futures_util::stream::unfold(
+        (inner, false),
+        |(mut inner, over)| async move {
+            if over {
+                return None;
+            }
+            match inner.next().await {
+                Some(Ok(event)) => {
+                    let done = event.is_done();
+                    Some((Ok(event), (inner, done)))
+                }
+                Some(Err(e)) => Some((Err(e), (inner, true))),
+                None => Some((
+                    Err(ProviderError::StreamBroken(
+                        "the upstream ended the stream without [DONE]".into(),
+                    )),
+                    (inner, true),
+                )),
+            }
+        },
+    ))
 }
 
 fn classify_event(data: Bytes) -> Result<StreamEvent, ProviderError> {
