@@ -205,7 +205,14 @@ fn render(reply: Reply, dialect: Dialect) -> Response {
             served_headers(response.headers_mut(), &meta);
             response
         }
-        Reply::Error(e) => error_response(&e, dialect),
+        Reply::Error { error, attempts } => {
+            let mut response = error_response(&error, dialect);
+            if attempts > 0 {
+                let h = response.headers_mut();
+                h.insert(X_PORTCULLIS_ATTEMPTS, HeaderValue::from(attempts));
+            }
+            response
+        }
         Reply::Stream(stream) => {
             let meta = stream.meta();
             let mut response = Response::new(Body::from_stream(stream));

@@ -67,7 +67,14 @@ async fn retries_send_the_request_again_after_every_deployment_failed() {
         ),
     );
     let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
-    let (status, body) = error_of(chat(&gw, "gpt-test").await).await;
+    let r = chat(&gw, "gpt-test").await;
+    assert_eq!(
+        header(&r, "x-portcullis-attempts"),
+        "1",
+        "errors say so too"
+    );
+    assert_eq!(header(&r, "x-portcullis-deployment"), "", "nothing served");
+    let (status, body) = error_of(r).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(chaos.count(), 1);
 }

@@ -184,8 +184,9 @@ pub enum Reply {
     },
     /// An SSE stream.
     Stream(Box<ClientStream>),
-    /// A failure, rendered in the API's error shape.
-    Error(GatewayError),
+    /// A failure, rendered in the API's error shape, with the upstream attempts it took
+    /// (`x-portcullis-attempts` when any were made).
+    Error { error: GatewayError, attempts: u32 },
 }
 
 /// How a success was served, for its response headers: the rate limits' headroom
@@ -214,9 +215,9 @@ pub async fn handle(
     // before any work (back-pressure); otherwise the context carries the journal to the end.
     if let Some(journal) = gateway.usage_journal() {
         if journal.admit().is_err() {
-            let e = GatewayError::UsageJournalFull;
-            ctx.fail(&e);
-            return Reply::Error(e);
+            let error = GatewayError::UsageJournalFull;
+            ctx.fail(&error);
+            return Reply::Error { error, attempts: 0 };
         }
         ctx.journal = Some(journal.clone());
     }
@@ -227,9 +228,10 @@ pub async fn handle(
             ctx.complete();
             // The usage record is written before the body goes out (what "acknowledged" means,
             // see `crate::usage`); if it cannot be, the body is withheld.
-            if let Err(e) = crate::usage::account(&mut ctx).await {
-                ctx.fail(&e);
-                return Reply::Error(e);
+            if let Err(error) = crate::usage::account(&mut ctx).await {
+                ctx.fail(&error);
+                let attempts = ctx.attempts;
+                return Reply::Error { error, attempts };
             }
             Reply::Json {
                 status: StatusCode::OK,
@@ -241,9 +243,10 @@ pub async fn handle(
             ctx.status = StatusCode::OK;
             Reply::Stream(Box::new(ClientStream::new(ctx, first, rest)))
         }
-        Err(e) => {
-            ctx.fail(&e);
-            Reply::Error(e)
+        Err(error) => {
+            ctx.fail(&error);
+            let attempts = ctx.attempts;
+            Reply::Error { error, attempts }
         }
     }
 }
@@ -320,9 +323,9 @@ pub async fn list_models(
                 meta: ReplyMeta::default(),
             }
         }
-        Err(e) => {
-            ctx.fail(&e);
-            Reply::Error(e)
+        Err(error) => {
+            ctx.fail(&error);
+            Reply::Error { error, attempts: 0 }
         }
     }
 }

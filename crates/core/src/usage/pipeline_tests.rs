@@ -130,7 +130,7 @@ async fn errors_are_journaled_and_a_full_journal_refuses_with_503() {
     let body = br#"{"model":"nope","messages":[{"role":"user","content":"hi"}]}"#;
     let reply = pipeline::handle(&gw, Operation::Chat, "req_404", &headers(), body).await;
     assert!(
-        matches!(reply, Reply::Error(ref e) if e.status() == 404),
+        matches!(reply, Reply::Error { ref error, .. } if error.status() == 404),
         "{reply:?}"
     );
     let records = journaled(&j);
@@ -143,7 +143,7 @@ async fn errors_are_journaled_and_a_full_journal_refuses_with_503() {
     let refused = loop {
         match pipeline::handle(&gw, Operation::Chat, "req", &headers(), ok).await {
             Reply::Json { .. } => assert!(j.backlog() <= 4096 + 4096),
-            Reply::Error(e) => break e,
+            Reply::Error { error, .. } => break error,
             Reply::Stream(_) => panic!("stream"),
         }
     };
@@ -153,7 +153,7 @@ async fn errors_are_journaled_and_a_full_journal_refuses_with_503() {
     // The refusal itself is not journaled (there is no room), and the journal keeps the rest.
     assert!(matches!(
         pipeline::handle(&gw, Operation::Chat, "req", &headers(), ok).await,
-        Reply::Error(_)
+        Reply::Error { .. }
     ));
     assert_eq!(journaled(&j).len(), before);
 }
