@@ -48,9 +48,8 @@ pub async fn dispatch(
     route: &Route,
     request: &mut ApiRequest,
 ) -> Result<Dispatched, GatewayError> {
-    let op = request.op();
     let stream = request.is_stream();
-    let plan = route.strategy.plan(&route.deployments, op, stream);
+    let plan = crate::routing::plan(route, request, ctx)?;
     let deadline = Instant::now() + route.timeouts.total;
     let mut last_error = None;
     // Ejected deployments are skipped (`routing::health`); when every one is, the one whose

@@ -1,27 +1,35 @@
-//! Stage `plan`: the routing seam. A [`Strategy`] orders a route's deployments for one request;
-//! dispatch tries them in that order. The strategies a model may name are in [`strategies`];
-//! dispatch skips deployments that [`health`] has ejected.
+//! Stage `plan`: the routing seam. The [`filter`] keeps the deployments of a route that can
+//! serve the request (its operation, the model's `require_tags` over the deployments' [`tags`],
+//! and the [`capabilities`] of their models against what the request [`needs`]); then a
+//! [`Strategy`] orders them; dispatch tries them in that order. The strategies a model may name
+//! are in [`strategies`]; dispatch skips deployments that [`health`] has ejected. The routing
+//! [`rules`] of stage `resolve` choose the route itself.
 
+pub mod capabilities;
+pub mod filter;
 pub mod health;
+pub mod needs;
+pub mod rules;
 pub mod strategies;
+pub mod tags;
 
 use std::fmt::Debug;
 
-use crate::provider::Operation;
 use crate::runtime::Deployment;
+
+pub use filter::plan;
 
 /// Orders candidate deployments.
 pub trait Strategy: Send + Sync + Debug {
     /// The strategy's config name.
     fn name(&self) -> &'static str;
 
-    /// Indices into `deployments`, in the order dispatch should try them (for a stream when
-    /// `stream`).
-    fn plan(&self, deployments: &[Deployment], op: Operation, stream: bool) -> Vec<usize>;
+    /// `candidates` (indices into `deployments`, in the config's order, of the deployments the
+    /// filter kept) in the order dispatch should try them (for a stream when `stream`).
+    fn plan(&self, deployments: &[Deployment], candidates: Vec<usize>, stream: bool) -> Vec<usize>;
 }
 
-/// Tries deployments in the order the config lists them, skipping those whose provider does not
-/// serve the operation.
+/// Tries deployments in the order the config lists them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Priority;
 
@@ -30,12 +38,7 @@ impl Strategy for Priority {
         "priority"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
-        deployments
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.serves(op))
-            .map(|(i, _)| i)
-            .collect()
+    fn plan(&self, _: &[Deployment], candidates: Vec<usize>, _stream: bool) -> Vec<usize> {
+        candidates
     }
 }

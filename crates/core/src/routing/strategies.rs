@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::Strategy;
-use crate::provider::Operation;
 use crate::runtime::Deployment;
 
 /// Weight of a new latency sample in the moving average (1/8, as TCP's SRTT).
@@ -78,15 +77,6 @@ impl DeploymentStats {
     }
 }
 
-fn serving(deployments: &[Deployment], op: Operation) -> Vec<usize> {
-    deployments
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.serves(op))
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// Random order weighted by `weight`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Weighted;
@@ -96,8 +86,8 @@ impl Strategy for Weighted {
         "weighted"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
-        let mut keyed: Vec<(f64, usize)> = serving(deployments, op)
+    fn plan(&self, deployments: &[Deployment], candidates: Vec<usize>, _: bool) -> Vec<usize> {
+        let mut keyed: Vec<(f64, usize)> = candidates
             .into_iter()
             .map(|i| {
                 let weight = deployments.get(i).map_or(1, |d| d.weight.max(1));
@@ -120,8 +110,8 @@ impl Strategy for LeastInFlight {
         "least_in_flight"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, _stream: bool) -> Vec<usize> {
-        let mut order = serving(deployments, op);
+    fn plan(&self, deployments: &[Deployment], candidates: Vec<usize>, _: bool) -> Vec<usize> {
+        let mut order = candidates;
         // Stable: ties keep the config's order.
         order.sort_by_key(|&i| deployments.get(i).map_or(u64::MAX, |d| d.stats.in_flight()));
         order
@@ -137,13 +127,13 @@ impl Strategy for LowestLatency {
         "lowest_latency"
     }
 
-    fn plan(&self, deployments: &[Deployment], op: Operation, stream: bool) -> Vec<usize> {
+    fn plan(&self, deployments: &[Deployment], candidates: Vec<usize>, stream: bool) -> Vec<usize> {
         let latency = |i: usize| {
             deployments
                 .get(i)
                 .map_or(u64::MAX, |d| d.stats.latency_us(stream))
         };
-        let mut order = serving(deployments, op);
+        let mut order = candidates;
         if order.len() >= 2 {
             let a = fastrand::usize(..order.len());
             let mut b = fastrand::usize(..order.len() - 1);
@@ -215,9 +205,8 @@ mod tests {
         let route = &rt.routes["m"];
         let mut counts = vec![0; route.deployments.len()];
         for _ in 0..n {
-            let plan = route
-                .strategy
-                .plan(&route.deployments, Operation::Chat, false);
+            let all = (0..route.deployments.len()).collect();
+            let plan = route.strategy.plan(&route.deployments, all, false);
             assert_eq!(
                 plan.len(),
                 route.deployments.len(),
@@ -264,9 +253,7 @@ mod tests {
         let share = counts[0] as f64 / 6000.0;
         assert!((0.63..=0.70).contains(&share), "{counts:?}");
         // Streams keep their own figures: with none yet, every deployment is as good.
-        let plan = route
-            .strategy
-            .plan(&route.deployments, Operation::Chat, true);
+        let plan = route.strategy.plan(&route.deployments, vec![0, 1, 2], true);
         assert_eq!(plan.len(), 3);
     }
 
