@@ -151,8 +151,8 @@ impl Refusal {
         std::mem::discriminant(&self) == std::mem::discriminant(&other)
     }
 
-    /// The reason in a list of deployments.
-    fn short(self) -> String {
+    /// The reason in a list of deployments (`prompt`: how the prompt reads in a message).
+    fn short(self, prompt: &str) -> String {
         match self {
             Self::Tags => "lacks the tags the model requires".into(),
             Self::Images => "accepts no images".into(),
@@ -160,7 +160,9 @@ impl Refusal {
             Self::JsonSchema => "accepts no json_schema response_format".into(),
             Self::Streaming => "does not stream".into(),
             Self::Output { max } => format!("writes at most {max} tokens"),
-            Self::Context { window } => format!("has a context window of {window} tokens"),
+            Self::Context { window } => {
+                format!("has a context window of {window} tokens, less than {prompt}")
+            }
         }
     }
 }
@@ -267,16 +269,10 @@ impl fmt::Display for Ineligible {
             ),
             None => {
                 write!(f, "no deployment of model '{m}' can serve this request:")?;
+                let prompt = self.prompt_text();
                 for (i, (name, r)) in self.refused.iter().enumerate() {
                     let sep = if i == 0 { " " } else { "; " };
-                    write!(f, "{sep}{name} {}", r.short())?;
-                }
-                if self
-                    .refused
-                    .iter()
-                    .any(|(_, r)| matches!(r, Refusal::Context { .. }))
-                {
-                    write!(f, " (smaller than {})", self.prompt_text())?;
+                    write!(f, "{sep}{name} {}", r.short(&prompt))?;
                 }
                 Ok(())
             }

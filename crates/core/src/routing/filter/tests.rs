@@ -261,7 +261,7 @@ fn different_reasons_are_listed_per_deployment() {
     assert!(
         text.starts_with(
             "no deployment of model 'm' can serve this request: a/blind accepts no images; \
-             b/tiny has a context window of 500 tokens (smaller than the prompt (~"
+             b/tiny has a context window of 500 tokens, less than the prompt (~"
         ),
         "{text}"
     );
