@@ -77,12 +77,21 @@ impl TokenRange {
 }
 
 /// What the rules read of a request. The context keeps the prompt's estimate once computed.
-#[derive(Debug)]
 pub struct Facts<'a> {
     pub principal: &'a Principal,
     pub headers: &'a HeaderMap,
     pub request: &'a ApiRequest,
     pub ctx: &'a mut RequestCtx,
+}
+
+impl std::fmt::Debug for Facts<'_> {
+    /// Names only: the headers may carry credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Facts")
+            .field("key", &self.principal.key_name)
+            .field("model", &self.request.model())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Conditions {
