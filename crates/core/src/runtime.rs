@@ -1,8 +1,8 @@
 //! The immutable snapshot every request reads: routes (model name to deployments), routing
-//! rules, providers, keys and the OIDC verifier. Built from a validated [`Config`]; a reload builds a new one and
-//! swaps it in whole. The OIDC verifier is the one piece carried over: a reload whose `auth.oidc`
-//! is unchanged keeps the previous snapshot's verifier (and so its cached key set), a changed one
-//! gets a new verifier.
+//! rules, providers, keys and the OIDC verifier. Built from a validated [`Config`]; a reload
+//! builds a new one and swaps it in whole. The OIDC verifier is the one piece carried over: a
+//! reload whose `auth.oidc` is unchanged keeps the previous snapshot's verifier (and so its
+//! cached key set), a changed one gets a new verifier.
 
 use crate::routing::health::Health;
 use std::collections::HashMap;

@@ -26,9 +26,11 @@ pub fn check(tag: &str, pattern: bool) -> Result<(), &'static str> {
         Err("must be at most 128 characters long")
     } else if !tag.bytes().all(allowed) {
         Err(if pattern {
-            "not a tag or pattern: letters, digits, '_', '-', '.', '/', one ':' between a key and its value, and '*' for any run of characters"
+            "not a tag or pattern: letters, digits, '_', '-', '.', '/', one ':' between a key \
+             and its value, and '*' for any run of characters"
         } else {
-            "not a tag: letters, digits, '_', '-', '.', '/', and one ':' between a key and its value (such as region:eu)"
+            "not a tag: letters, digits, '_', '-', '.', '/', and one ':' between a key and its \
+             value (such as region:eu)"
         })
     } else if tag.starts_with(':') || tag.ends_with(':') || tag.matches(':').count() > 1 {
         Err("a key:value tag has one ':' with a key before it and a value after it")
