@@ -13,12 +13,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
 use portcullis_core::auth::{ModelPattern, StoredKey, StoredKeys};
 use portcullis_core::config::Config;
-use portcullis_core::pipeline::{parse, resolve};
+use portcullis_core::pipeline::{RequestCtx, parse, resolve};
 use portcullis_core::provider::{Operation, client};
-use portcullis_core::routing::PlanInput;
+use portcullis_core::routing;
 use portcullis_core::runtime::Runtime;
 use portcullis_core::sse::SseDecoder;
-use portcullis_core::tokens::Estimate;
 use portcullis_core::virtual_key::KeyHasher;
 use secrecy::ExposeSecret;
 
@@ -105,20 +104,14 @@ fn hot_path(c: &mut Criterion) {
         })
     });
     let route = resolve::resolve(&rt, &principal, "gpt-4o-mini", Operation::Chat).unwrap();
-    let input = PlanInput {
-        op: Operation::Chat,
-        stream: false,
-        estimate: Estimate::default(),
-        pricing: &rt.pricing,
-    };
-    c.bench_function("plan", |b| {
-        b.iter(|| {
-            route
-                .strategy
-                .plan(black_box(&route.deployments), black_box(&input))
-        })
-    });
     let mut request = parse::parse(Operation::Chat, BODY).unwrap();
+    // The filter (capabilities: gpt-4o-mini's context window is known, so the body's size is
+    // checked against it) and the strategy.
+    let mut ctx = RequestCtx::new("/v1/chat/completions", "bench", None);
+    ctx.body_bytes = BODY.len();
+    c.bench_function("plan", |b| {
+        b.iter(|| routing::plan(&rt, black_box(&route), &request, &mut ctx).unwrap())
+    });
     c.bench_function("serialize_upstream", |b| {
         b.iter(|| {
             request.set_model(black_box("gpt-4o-mini-2024-07-18"));
@@ -129,8 +122,10 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| {
             let p = rt.keys.authenticate(black_box(&headers)).unwrap();
             let mut req = parse::parse(Operation::Chat, black_box(BODY)).unwrap();
-            let route = resolve::resolve(&rt, &p, req.model(), Operation::Chat).unwrap();
-            let plan = route.strategy.plan(&route.deployments, &input);
+            let mut ctx = RequestCtx::new("/v1/chat/completions", "bench", None);
+            ctx.body_bytes = BODY.len();
+            let route = resolve::resolve_request(&rt, &p, &headers, &req, &mut ctx).unwrap();
+            let plan = routing::plan(&rt, &route, &req, &mut ctx).unwrap();
             req.set_model(&route.deployments[plan[0]].upstream_model);
             req.to_upstream_json(true).unwrap()
         })

@@ -1,8 +1,12 @@
 //! The cost of planning one request with each routing strategy (`models.<name>.strategy`),
 //! over a model of 3 and of 10 deployments whose figures (latencies, in-flight counts,
-//! rate-limit headroom) are filled in as a running gateway would have them. `lowest_cost` is
-//! measured with the request's token estimate given (as when token limits or budgets already
-//! computed it) and with the estimate computed for it.
+//! rate-limit headroom) are filled in as a running gateway would have them:
+//!
+//! - `strategy/*`: the strategy alone, ordering the candidates the filter kept;
+//! - `plan_stage/*`: the whole stage as dispatch calls it (`routing::plan`: the capability and
+//!   tag filter, then the strategy), with a fresh request context each time, so `lowest_cost`
+//!   pays for its token estimate as a request does when no token limit or budget computed it.
+//!
 //! Run with `cargo bench -p portcullis-core --bench planning`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
@@ -13,12 +17,12 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use portcullis_core::config::Config;
-use portcullis_core::pipeline::parse;
+use portcullis_core::pipeline::{RequestCtx, parse};
 use portcullis_core::provider::Operation;
 use portcullis_core::provider::hints::{Hints, Remaining};
-use portcullis_core::routing::PlanInput;
+use portcullis_core::routing::{self, PlanInput};
 use portcullis_core::runtime::Runtime;
-use portcullis_core::tokens::{self, Estimate};
+use portcullis_core::tokens::Estimate;
 
 const BODY: &[u8] = br#"{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello! Can you tell me a short fact about benchmarks?"}],"max_tokens":32}"#;
 
@@ -82,13 +86,12 @@ fn runtime(deployments: usize) -> Runtime {
 
 fn planning(c: &mut Criterion) {
     let request = parse::parse(Operation::Chat, BODY).unwrap();
-    let mut group = c.benchmark_group("plan");
+    let mut group = c.benchmark_group("strategy");
     for size in [3, 10] {
         let rt = runtime(size);
         for strategy in STRATEGIES {
             let route = &rt.routes[strategy];
             let input = PlanInput {
-                op: Operation::Chat,
                 stream: false,
                 estimate: Estimate {
                     prompt: 40,
@@ -97,21 +100,29 @@ fn planning(c: &mut Criterion) {
                 pricing: &rt.pricing,
             };
             group.bench_with_input(BenchmarkId::new(strategy, size), &input, |b, input| {
-                b.iter(|| route.strategy.plan(black_box(&route.deployments), input))
+                b.iter(|| {
+                    let all = (0..route.deployments.len()).collect();
+                    route
+                        .strategy
+                        .plan(black_box(&route.deployments), all, input)
+                })
             });
         }
-        let route = &rt.routes["lowest_cost"];
-        group.bench_function(BenchmarkId::new("lowest_cost_with_estimate", size), |b| {
-            b.iter(|| {
-                let input = PlanInput {
-                    op: Operation::Chat,
-                    stream: false,
-                    estimate: tokens::estimate(black_box(&request), 4096),
-                    pricing: &rt.pricing,
-                };
-                route.strategy.plan(&route.deployments, &input)
-            })
-        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("plan_stage");
+    for size in [3, 10] {
+        let rt = runtime(size);
+        for strategy in STRATEGIES {
+            let route = rt.routes[strategy].clone();
+            group.bench_function(BenchmarkId::new(strategy, size), |b| {
+                b.iter(|| {
+                    let mut ctx = RequestCtx::new("/v1/chat/completions", "bench", None);
+                    ctx.body_bytes = BODY.len();
+                    routing::plan(&rt, black_box(&route), &request, &mut ctx).unwrap()
+                })
+            });
+        }
     }
     group.finish();
 }

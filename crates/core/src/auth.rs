@@ -50,7 +50,13 @@ pub struct Principal {
     /// The limits and budgets of the key and of its user, team and organization; `None` when
     /// none of them has any.
     pub quotas: Option<Arc<Quotas>>,
+    /// The key's metadata labels (a stored key's, or a config key's `labels`), matched by
+    /// routing rules; `None` when it has none. Shared, so authenticating copies none.
+    pub labels: Option<Arc<Labels>>,
 }
+
+/// A key's metadata labels: name to value.
+pub type Labels = std::collections::BTreeMap<String, String>;
 
 impl Principal {
     /// A key's principal: its name and model allow-list, no identity.
@@ -66,6 +72,7 @@ impl Principal {
             key_id: None,
             role: None,
             quotas: None,
+            labels: None,
         }
     }
 
@@ -82,6 +89,7 @@ impl Principal {
             key_id: None,
             role: Some(p.role),
             quotas: None,
+            labels: None,
         }
     }
 
@@ -107,6 +115,30 @@ impl Principal {
         self.models
             .as_ref()
             .is_none_or(|patterns| patterns.iter().any(|p| p.matches(model)))
+    }
+}
+
+#[cfg(test)]
+impl Principal {
+    /// A principal of `team` with `labels`, allowed `models` (`None`: any), for tests of what
+    /// reads them.
+    pub(crate) fn for_tests(
+        team: Option<&str>,
+        labels: &[(&str, &str)],
+        models: Option<&[&str]>,
+    ) -> Self {
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self {
+            team: team.map(Arc::from),
+            labels: (!labels.is_empty()).then(|| Arc::new(labels)),
+            ..Self::key(
+                Arc::from("test"),
+                models.map(|m| m.iter().map(|p| ModelPattern::new(*p)).collect()),
+            )
+        }
     }
 }
 
@@ -165,6 +197,7 @@ impl KeyTable {
                         ..Quotas::default()
                     }
                     .shared(),
+                    labels: (!k.labels.is_empty()).then(|| Arc::new(k.labels.clone())),
                     ..Principal::key(
                         Arc::from(k.name.as_str()),
                         k.models
@@ -283,6 +316,8 @@ pub struct KeyOwner {
     pub user: Option<Arc<str>>,
     /// The limits and budgets of the key, its user, team and organization.
     pub quotas: Option<Arc<Quotas>>,
+    /// The key's metadata labels; `None` when it has none.
+    pub labels: Option<Arc<Labels>>,
 }
 
 impl StoredKeys {
@@ -329,6 +364,7 @@ impl StoredKeys {
             team: owner.team.clone(),
             user: owner.user.clone(),
             quotas: owner.quotas.clone(),
+            labels: owner.labels.clone(),
             ..Principal::key(stored.name.clone(), stored.models.clone())
         })
     }
@@ -418,6 +454,7 @@ mod tests {
                 models: Some(vec!["gpt-*".into(), "mock".into()]),
                 limits: Default::default(),
                 budgets: Vec::new(),
+                labels: [("env".to_owned(), "prod".to_owned())].into(),
             }],
             oidc: None,
         })
@@ -438,11 +475,10 @@ mod tests {
             ("api-key", "sk-app"),
             ("x-api-key", "sk-app"),
         ] {
-            let p = t.authenticate(&headers(h, v));
-            assert_eq!(
-                p.map(|p| p.key_name.to_string()).ok().as_deref(),
-                Some("app")
-            );
+            let p = t.authenticate(&headers(h, v)).ok();
+            assert_eq!(p.as_ref().map(|p| &*p.key_name), Some("app"));
+            let labels = p.and_then(|p| p.labels);
+            assert_eq!(labels.map(|l| l["env"].clone()).as_deref(), Some("prod"));
         }
         let master = t.authenticate(&headers("authorization", "Bearer master-key-0123456789"));
         assert!(master.is_ok_and(|p| p.may_use("anything")));
@@ -489,6 +525,7 @@ mod tests {
                 team: Some(Arc::from("t1")),
                 user: None,
                 quotas: None,
+                labels: Some(Arc::new([("tier".to_owned(), "gold".to_owned())].into())),
             },
         };
         let stored = |k: StoredKey| StoredKeys::new(hasher.clone(), [(current.id.clone(), k)]);
@@ -497,6 +534,7 @@ mod tests {
             .authenticate(presented, now)
             .unwrap();
         assert_eq!(&*p.key_name, "vk");
+        assert_eq!(p.labels.as_ref().map(|l| l["tier"].as_str()), Some("gold"));
         assert!(p.may_use("gpt-4o") && !p.may_use("claude"));
         assert!(p.may_call("/v1/chat/completions") && p.may_call("/v1/models"));
         assert_eq!(

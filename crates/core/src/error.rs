@@ -122,6 +122,10 @@ pub enum GatewayError {
         "rate limits and budgets cannot be checked right now (their shared store is unreachable); retry later"
     )]
     LimiterUnavailable,
+    /// Stage `plan`: no deployment of the model can serve this request (images, tools, a
+    /// json_schema response format, a stream, or a prompt none of them accepts).
+    #[error(transparent)]
+    NoDeployment(Box<crate::routing::filter::Ineligible>),
 }
 
 impl GatewayError {
@@ -138,7 +142,9 @@ impl GatewayError {
             ) => StatusCode::FORBIDDEN,
             Self::Auth(AuthError::TokenUnverifiable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Request(RequestError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Request(_) | Self::EndpointNotSupported { .. } => StatusCode::BAD_REQUEST,
+            Self::Request(_) | Self::EndpointNotSupported { .. } | Self::NoDeployment(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ModelNotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Provider(e) => e.client_status(),
@@ -174,6 +180,7 @@ impl GatewayError {
             Self::RateLimited(_) => "rate_limit_exceeded",
             Self::BudgetExceeded(_) => "budget_exceeded",
             Self::LimiterUnavailable => "limiter_unavailable",
+            Self::NoDeployment(e) => e.kind(),
         }
     }
 
@@ -219,6 +226,10 @@ impl GatewayError {
             Self::ModelNotFound(_) | Self::Auth(AuthError::ModelNotAllowed(_)) => {
                 body.with_param("model")
             }
+            Self::NoDeployment(e) => match e.param() {
+                Some(param) => body.with_param(param),
+                None => body,
+            },
             _ => body,
         }
     }

@@ -24,6 +24,17 @@ use serde::Deserialize;
 /// The catalog shipped with the gateway.
 const BUILTIN: &str = include_str!("../data/prices.yaml");
 
+/// The providers every shipped catalog (prices, capabilities) covers.
+#[cfg(test)]
+pub(crate) const SHIPPED_PROVIDERS: [&str; 6] = [
+    "openai",
+    "anthropic",
+    "google",
+    "mistral",
+    "cohere",
+    "amazon",
+];
+
 /// An amount of US dollars, in nano-dollars (10^-9 USD).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(pub u64);
@@ -136,11 +147,12 @@ pub struct PriceCatalog {
     by_name: HashMap<String, Arc<CatalogEntry>>,
 }
 
+/// A catalog file shipped with the gateway (prices, capabilities): a version and its entries.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCatalog {
-    version: String,
-    models: Vec<RawEntry>,
+pub(crate) struct RawCatalog<E> {
+    pub version: String,
+    pub models: Vec<E>,
 }
 
 #[derive(Deserialize)]
@@ -166,7 +178,7 @@ impl PriceCatalog {
 
     /// A catalog in the shipped file's format.
     pub fn from_yaml(text: &str) -> Result<Self, PricingError> {
-        let raw: RawCatalog =
+        let raw: RawCatalog<RawEntry> =
             serde_yaml_ng::from_str(text).map_err(|e| PricingError::Catalog(e.to_string()))?;
         let mut by_name = HashMap::new();
         for e in raw.models {
@@ -234,14 +246,7 @@ impl PriceCatalog {
     /// The entry pricing the served model `model`, if any (see the module doc for the
     /// matching rules).
     pub fn entry(&self, model: &str) -> Option<&CatalogEntry> {
-        let find = |name: &str| {
-            self.by_name
-                .get(name)
-                .or_else(|| without_date(name).and_then(|base| self.by_name.get(base)))
-        };
-        find(model)
-            .or_else(|| without_region(model).and_then(find))
-            .map(Arc::as_ref)
+        by_served_name(&self.by_name, model).map(Arc::as_ref)
     }
 
     /// The price of the served model `model`, if any.
@@ -253,6 +258,17 @@ impl PriceCatalog {
     pub fn cost(&self, model: &str, usage: &Usage) -> Option<Money> {
         self.price(model).map(|p| p.cost(usage))
     }
+}
+
+/// The value of `map` for the served model name `model`: by exact name, then without a dated
+/// suffix, then without a Bedrock cross-region prefix (and then without both). Catalogs keyed by
+/// model name (prices, capabilities) find their entries this way.
+pub(crate) fn by_served_name<'m, V>(map: &'m HashMap<String, V>, model: &str) -> Option<&'m V> {
+    let find = |name: &str| {
+        map.get(name)
+            .or_else(|| without_date(name).and_then(|base| map.get(base)))
+    };
+    find(model).or_else(|| without_region(model).and_then(find))
 }
 
 /// `name` without a dated suffix: `-YYYY-MM-DD` or `-YYYYMMDD`.
@@ -364,14 +380,7 @@ mod tests {
                 assert!(cached <= entry.price.input, "{entry:?}");
             }
         }
-        for provider in [
-            "openai",
-            "anthropic",
-            "google",
-            "mistral",
-            "cohere",
-            "amazon",
-        ] {
+        for provider in SHIPPED_PROVIDERS {
             assert!(
                 catalog.by_name.values().any(|e| e.provider == provider),
                 "no {provider} models"

@@ -1,10 +1,10 @@
-//! The immutable snapshot every request reads: routes (model name to deployments), providers,
-//! keys and the OIDC verifier. Built from a validated [`Config`]; a reload builds a new one and
-//! swaps it in whole. The OIDC verifier is the one piece carried over: a reload whose `auth.oidc`
-//! is unchanged keeps the previous snapshot's verifier (and so its cached key set), a changed one
-//! gets a new verifier. Each deployment's health and figures, and each model's retry budget,
-//! carry over too while their settings are unchanged; active health checks are restarted by
-//! every snapshot that has them.
+//! The immutable snapshot every request reads: routes (model name to deployments), routing
+//! rules, providers, keys and the OIDC verifier. Built from a validated [`Config`]; a reload
+//! builds a new one and swaps it in whole. The OIDC verifier is the one piece carried over: a
+//! reload whose `auth.oidc` is unchanged keeps the previous snapshot's verifier (and so its
+//! cached key set), a changed one gets a new verifier. Each deployment's health and figures,
+//! and each model's retry budget, carry over too while their settings are unchanged; active
+//! health checks are restarted by every snapshot that has them.
 
 use crate::routing::health::Health;
 use std::collections::HashMap;
@@ -39,6 +39,11 @@ pub struct Deployment {
     pub health: Arc<crate::routing::health::Health>,
     /// In-flight count and latency averages (the strategies' inputs), kept across reloads.
     pub stats: Arc<crate::routing::strategies::DeploymentStats>,
+    /// The config's tags (`zero_retention`, `region:eu`), for `require_tags` and policies.
+    pub tags: Arc<[Box<str>]>,
+    /// What the upstream model accepts: the catalog's figures with the config's over them,
+    /// resolved when the snapshot is built.
+    pub capabilities: crate::routing::capabilities::Capabilities,
 }
 
 /// What a client-facing model name resolves to.
@@ -55,6 +60,10 @@ pub struct Route {
     pub fallbacks: Fallbacks,
     /// Limits on every caller of the model together, under the counter name `model:<name>`.
     pub limits: Option<(Arc<str>, portcullis_types::LimitRules)>,
+    /// The tags a deployment must (and must not) have to serve the model.
+    pub require_tags: Option<crate::routing::tags::TagPredicate>,
+    /// What the deployments' capabilities could refuse (read by the filter of stage `plan`).
+    pub constraints: crate::routing::filter::Constraints,
 }
 
 impl Deployment {
@@ -97,6 +106,8 @@ pub struct Runtime {
     pub quotas: Arc<crate::quota::QuotaPolicy>,
     /// The active health checks of this snapshot's deployments; they stop when it is dropped.
     pub active_checks: ActiveChecks,
+    /// The conditional routing rules, in order (stage `resolve`).
+    pub rules: Arc<[crate::routing::rules::Rule]>,
 }
 
 impl Runtime {
@@ -169,6 +180,8 @@ impl Runtime {
                                 .map(|k| k.health.clone())
                                 .unwrap_or_else(|| Arc::new(Health::new(model.health))),
                             stats: kept.map(|k| k.stats.clone()).unwrap_or_default(),
+                            tags: d.tags.iter().map(|t| Box::from(t.as_str())).collect(),
+                            capabilities: d.capabilities.over(config.capabilities.of(&d.model)),
                         })
                     })
                     .collect::<Vec<_>>();
@@ -183,6 +196,8 @@ impl Runtime {
                     .filter(|b| b.fits(&model.retries))
                     .unwrap_or_else(|| Arc::new(RetryBudget::new(&model.retries)));
                 let route = Route {
+                    constraints: crate::routing::filter::Constraints::of(&deployments),
+                    require_tags: model.require_tags.clone(),
                     name: name.clone(),
                     deployments,
                     timeouts: model.timeouts,
@@ -215,6 +230,7 @@ impl Runtime {
                 &config.budgets,
             )),
             active_checks,
+            rules: config.routing.rules.iter().cloned().collect(),
         }
     }
 }

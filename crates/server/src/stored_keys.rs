@@ -132,6 +132,7 @@ fn stored_key(key: VirtualKey, org: Option<Arc<str>>, quotas: Option<Arc<Quotas>
             team: Some(Arc::from(key.team_id.as_str())),
             user: key.user_id.as_deref().map(Arc::from),
             quotas,
+            labels: (!key.labels.is_empty()).then(|| Arc::new(key.labels)),
         },
         name: Arc::from(key.name.as_str()),
         previous: key
@@ -267,6 +268,7 @@ mod tests {
                 limits: key_q.0,
                 budgets: key_q.1,
                 enabled: true,
+                labels: [("env".to_owned(), "prod".to_owned())].into(),
                 ..NewKey::default()
             })
             .await
@@ -324,6 +326,9 @@ mod tests {
             )
         );
         assert!(p.quotas.is_none(), "no scope has a quota");
+        // Its labels, for routing rules' `key_metadata`.
+        let labels = p.labels.as_deref().cloned().unwrap_or_default();
+        assert_eq!(labels, [("env".to_owned(), "prod".to_owned())].into());
     }
 
     #[tokio::test]

@@ -147,10 +147,13 @@ fn cohere(r: &Recorded) -> Reply {
 async fn setup() -> (MockUpstream, GatewayProcess) {
     let upstream = MockUpstream::start(cohere).await.unwrap();
     let provider = CohereWire.provider_yaml(&format!("http://{}", upstream.addr));
+    // Command A takes no images (the capability catalog says so, and the gateway would skip
+    // it for an image); the translation of image parts is tested on it all the same.
     let yaml = config(
         &format!("  co: {provider}"),
         &format!(
-            "  command: {{ deployments: [{{ provider: co, model: {MODEL} }}] }}\n  \
+            "  command: {{ deployments: [{{ provider: co, model: {MODEL}, \
+             capabilities: {{ vision: true }} }}] }}\n  \
              embed: {{ deployments: [{{ provider: co, model: embed-v4.0 }}] }}"
         ),
     );

@@ -79,6 +79,16 @@ pub struct Config {
     pub limits: limits::LimitsConfig,
     /// Budgets beyond keys' own, and what budgets do mid-stream and on alerts.
     pub budgets: limits::BudgetsConfig,
+    /// The capability catalog shipped with the gateway, with `capabilities.models` over it.
+    pub capabilities: crate::routing::capabilities::CapabilityCatalog,
+    /// The conditional routing rules (`routing.rules`), in order.
+    pub routing: RoutingConfig,
+}
+
+/// `routing`: the rules stage `resolve` applies before it looks a model up.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingConfig {
+    pub rules: Vec<crate::routing::rules::Rule>,
 }
 
 /// What phase one of a two-phase load reads ([`Config::bootstrap`]): enough to open the store
@@ -148,6 +158,8 @@ pub struct KeyConfig {
     pub models: Option<Vec<String>>,
     pub limits: portcullis_types::LimitRules,
     pub budgets: Vec<portcullis_types::BudgetSpec>,
+    /// Metadata labels, as a stored key's, for routing rules.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Time limits of one model's requests.
@@ -331,6 +343,8 @@ pub struct ModelConfig {
     pub fallbacks: Fallbacks,
     /// Limits on every caller of the model together.
     pub limits: portcullis_types::LimitRules,
+    /// The tags a deployment must (and must not) have to serve the model; `None`: any.
+    pub require_tags: Option<crate::routing::tags::TagPredicate>,
 }
 
 /// Other models a request moves on to (`models.<name>.*fallbacks`), by what went wrong. They are
@@ -356,6 +370,11 @@ pub struct DeploymentConfig {
     pub provider: String,
     pub model: String,
     pub weight: u32,
+    /// Tags for policies and `require_tags` (`zero_retention`, `region:eu`).
+    pub tags: Vec<String>,
+    /// The deployment's own `capabilities`, over the catalog's figures for its model (merged
+    /// when the runtime snapshot is built).
+    pub capabilities: crate::routing::capabilities::Capabilities,
 }
 
 impl Config {

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::routing::capabilities::Capabilities;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
     #[serde(default)]
@@ -29,6 +31,65 @@ pub struct RawConfig {
     pub usage: Option<super::usage::RawUsage>,
     pub limits: Option<super::limits::RawLimits>,
     pub budgets: Option<super::limits::RawBudgets>,
+    #[serde(default)]
+    pub capabilities: RawCapabilityCatalog,
+    #[serde(default)]
+    pub routing: RawRouting,
+}
+
+/// `capabilities`: what models can do, over the shipped catalog.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCapabilityCatalog {
+    #[serde(default)]
+    /// A field left out keeps the catalog's figure.
+    pub models: BTreeMap<String, Capabilities>,
+}
+
+/// `routing`: the conditional routing rules.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouting {
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+/// One routing rule. Everything is optional here so that a missing part is reported by
+/// validation with its path, beside the other problems.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRule {
+    pub name: Option<String>,
+    #[serde(rename = "match")]
+    pub conditions: Option<RawConditions>,
+    pub route: Option<String>,
+}
+
+/// A rule's `match`: every condition given must hold.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConditions {
+    pub team: Option<OneOrMany>,
+    pub key_metadata: Option<BTreeMap<String, String>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub model: Option<String>,
+    pub has_tools: Option<bool>,
+    pub stream: Option<bool>,
+    /// Operator (`gt`, `gte`, `lt`, `lte`) to a number of tokens.
+    pub estimated_tokens: Option<BTreeMap<String, u64>>,
+}
+
+/// A string, or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
 }
 
 /// `pricing`: the deployment's prices over the shipped catalog.
@@ -96,6 +157,9 @@ pub struct RawKey {
     pub limits: portcullis_types::LimitRules,
     #[serde(default)]
     pub budgets: Vec<portcullis_types::BudgetSpec>,
+    /// Metadata labels, matched by routing rules (`key_metadata`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `auth.oidc`: JWT bearer tokens of one OIDC identity provider. Every field is optional here
@@ -310,6 +374,12 @@ pub struct RawModel {
     /// Limits on every caller of the model together.
     #[serde(default)]
     pub limits: portcullis_types::LimitRules,
+    /// Tags (or patterns) a deployment must have to serve the model: all of them.
+    #[serde(default)]
+    pub require_tags: Vec<String>,
+    /// Tags (or patterns) a deployment must not have to serve the model: none of them.
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,4 +387,8 @@ pub struct RawDeployment {
     pub provider: String,
     pub model: Option<String>,
     pub weight: Option<u32>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// This deployment's model's capabilities, over the catalog's.
+    pub capabilities: Option<Capabilities>,
 }

@@ -28,6 +28,7 @@ mod limits;
 mod oidc;
 mod pricing;
 mod provider_types;
+mod resilience;
 mod routing;
 mod secrets;
 mod usage;
@@ -76,8 +77,7 @@ pub(super) fn parse_and_validate_with(
     let mut track = serde_path_to_error::Track::new();
     let typed = serde_ignored::deserialize(
         serde_path_to_error::Deserializer::new(value, &mut track),
-        // serde_ignored writes an `Option`'s `Some` as a `?` segment; a path names keys only.
-        |path| unknown.push(path.to_string().replace("?.", "")),
+        |path| unknown.push(key_path(&path)),
     );
     for path in unknown {
         problems.push(ConfigProblem::new(path, "unknown key"));
@@ -103,6 +103,23 @@ pub(super) fn parse_and_validate_with(
         Ok(config)
     } else {
         Err(v.problems)
+    }
+}
+
+/// An ignored key's path as validation writes paths: keys joined by `.`, list items as `[N]`
+/// (serde_ignored's own text writes `.N`, and `?` for an `Option`'s `Some`).
+fn key_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => match key_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_path(parent),
     }
 }
 
@@ -136,6 +153,7 @@ impl Validator<'_> {
             })
             .collect();
         self.fallbacks_exist(&models);
+        let routing = self.routing(raw.routing, &models);
         let config = Config {
             server: self.server(&raw.server),
             logging: self.logging(raw.logging),
@@ -152,6 +170,8 @@ impl Validator<'_> {
             usage: raw.usage.map(|u| self.usage(u)).unwrap_or_default(),
             limits: raw.limits.map(|l| self.limits(l)).unwrap_or_default(),
             budgets: raw.budgets.map(|b| self.budgets(b)).unwrap_or_default(),
+            capabilities: self.capabilities(raw.capabilities),
+            routing,
             auth: self.auth(raw.auth),
             providers,
             models,
@@ -288,12 +308,14 @@ impl Validator<'_> {
             }
             self.limit_rules(&format!("{path}.limits"), &key.limits);
             self.budget_list(&path, &key.budgets);
+            self.labels(&path, &key.labels);
             keys.push(KeyConfig {
                 name: key.name,
                 sha256,
                 models: key.models,
                 limits: key.limits,
                 budgets: key.budgets,
+                labels: key.labels,
             });
         }
         let hashing_secret = raw.hashing_secret.filter(|k| !k.is_empty());
@@ -870,13 +892,21 @@ impl Validator<'_> {
                 if d.weight == Some(0) {
                     self.problem(format!("{dpath}.weight"), "must be at least 1");
                 }
+                self.deployment_tags(&dpath, &d.tags);
+                let capabilities = d.capabilities.map_or_else(Default::default, |c| {
+                    self.capability_figures(&format!("{dpath}.capabilities"), c)
+                });
                 DeploymentConfig {
                     provider: d.provider,
                     model: d.model.unwrap_or_else(|| name.to_owned()),
                     weight: d.weight.unwrap_or(1),
+                    tags: d.tags,
+                    capabilities,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let require_tags =
+            self.tag_predicate(&path, &raw.require_tags, &raw.exclude_tags, &deployments);
         let timeouts = match &raw.timeouts {
             Some(t) => self.timeouts(&format!("{path}.timeouts"), t, defaults),
             None => defaults,
@@ -916,6 +946,7 @@ impl Validator<'_> {
                 content_policy: raw.content_policy_fallbacks,
             },
             limits: raw.limits,
+            require_tags,
         }
     }
 
@@ -1026,6 +1057,20 @@ mod tests {
 
     fn paths(problems: &[ConfigProblem]) -> Vec<&str> {
         problems.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    /// The problems of a load, as (path, message), sorted.
+    pub(super) fn sorted_problems(
+        loaded: Result<Config, Vec<ConfigProblem>>,
+    ) -> Vec<(String, String)> {
+        let mut got: Vec<_> = loaded
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.path, p.message))
+            .collect();
+        got.sort();
+        got
     }
 
     #[test]

@@ -243,11 +243,13 @@ pub async fn admit(
     if keys.is_empty() && scopes.is_empty() {
         return Ok(());
     }
-    // Tokenizing costs up to a few hundred microseconds: only when a figure needs it.
+    // Tokenizing costs up to a few hundred microseconds: only when a figure needs it, and at
+    // most once per request (a routing rule may have estimated the prompt already).
     let estimate = if !counting && (limits_tokens(&keys) || !scopes.is_empty()) {
-        let estimate = tokens::estimate(request, policy.default_max_tokens);
-        ctx.estimate = Some(estimate);
-        estimate
+        tokens::Estimate {
+            prompt: ctx.prompt_tokens(request),
+            output: tokens::reserved_output(request, policy.default_max_tokens),
+        }
     } else {
         tokens::Estimate::default()
     };

@@ -39,9 +39,6 @@ pub struct RequestCtx {
     pub provider: Option<Arc<str>>,
     pub upstream_model: Option<Arc<str>>,
     pub attempts: u32,
-    /// The request's estimated tokens, when a stage needed them (admit for token limits and
-    /// budgets, the plan for `lowest_cost`).
-    pub estimate: Option<crate::tokens::Estimate>,
     pub stream: bool,
     pub client_wants_usage: bool,
     pub stream_idle: Duration,
@@ -68,6 +65,15 @@ pub struct RequestCtx {
     pub budget: Option<super::budgets::BudgetHold>,
     /// The `x-ratelimit-*` figures of the admission.
     pub headroom: super::admit::RateHeadroom,
+    /// The size of the request's body, in bytes: an upper bound of its prompt's tokens
+    /// (`routing::needs::prompt_bound`).
+    pub body_bytes: usize,
+    /// The prompt's estimated tokens, once a stage needed them ([`RequestCtx::prompt_tokens`]).
+    pub prompt_estimate: Option<u64>,
+    /// The routing rule that sent the request to another model, and that model (stage
+    /// `resolve`).
+    pub rule: Option<Arc<str>>,
+    pub route: Option<Arc<str>>,
     access_log: Option<Arc<dyn AccessLog>>,
 }
 
@@ -87,7 +93,6 @@ impl RequestCtx {
             provider: None,
             upstream_model: None,
             attempts: 0,
-            estimate: None,
             stream: false,
             client_wants_usage: false,
             stream_idle: crate::config::Timeouts::default().stream_idle,
@@ -106,6 +111,10 @@ impl RequestCtx {
             reservation: None,
             budget: None,
             headroom: super::admit::RateHeadroom::default(),
+            body_bytes: 0,
+            prompt_estimate: None,
+            rule: None,
+            route: None,
             access_log,
         }
     }
@@ -134,6 +143,15 @@ impl RequestCtx {
                 .map(|(p, m)| format!("{p}/{m}")),
             attempts: self.attempts,
         }
+    }
+
+    /// The estimated tokens of `request`'s prompt ([`crate::tokens::estimate_prompt`]),
+    /// computed at most once per request: routing rules, admission and the filter of stage
+    /// `plan` share the figure.
+    pub fn prompt_tokens(&mut self, request: &super::ApiRequest) -> u64 {
+        *self
+            .prompt_estimate
+            .get_or_insert_with(|| crate::tokens::estimate_prompt(request))
     }
 
     /// Marks the request as finished successfully.

@@ -31,7 +31,6 @@ use super::{ApiRequest, RequestCtx, bridge};
 use crate::config::{Fallbacks, Timeouts};
 use crate::error::GatewayError;
 use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent, hints};
-use crate::routing::PlanInput;
 use crate::routing::health::Availability;
 use crate::runtime::{Deployment, Route, Runtime};
 
@@ -88,6 +87,8 @@ pub async fn dispatch(
         );
         match dispatch_model(ctx, runtime, fallback, request, deadline).await {
             Ok(done) => return Ok(done),
+            // The fallback cannot take this request at all: the first failure stands.
+            Err(GatewayError::NoDeployment(_)) => {}
             Err(e) => error = e,
         }
     }
@@ -98,6 +99,12 @@ pub async fn dispatch(
 fn fallbacks_for<'a>(fallbacks: &'a Fallbacks, error: &GatewayError) -> &'a [String] {
     match error {
         GatewayError::Provider(ProviderError::ContextLength { .. }) => &fallbacks.context_window,
+        // The capability filter found the prompt too long for every deployment, before sending.
+        GatewayError::NoDeployment(e) if e.kind() == "context_length_exceeded" => {
+            &fallbacks.context_window
+        }
+        // No deployment can take it (images, tools, ...): another model may.
+        GatewayError::NoDeployment(_) => &fallbacks.any,
         GatewayError::Provider(ProviderError::ContentFiltered { .. }) => &fallbacks.content_policy,
         GatewayError::Provider(e) if e.is_retryable() => &fallbacks.any,
         _ => &[],
@@ -137,14 +144,8 @@ async fn dispatch_model(
     request: &mut ApiRequest,
     deadline: Instant,
 ) -> Result<Dispatched, GatewayError> {
+    let plan = crate::routing::plan(runtime, route, request, ctx)?;
     route.retry_budget.deposit();
-    let input = PlanInput {
-        op: request.op(),
-        stream: request.is_stream(),
-        estimate: ctx.estimate.unwrap_or_default(),
-        pricing: &runtime.pricing,
-    };
-    let plan = route.strategy.plan(&route.deployments, &input);
     let mut failures = Failures::default();
     for round in 0..=route.retry.max {
         if round > 0 {
@@ -251,7 +252,7 @@ async fn pass(
         }
         ctx.attempts += 1;
         request.set_model(&deployment.upstream_model);
-        let tokens = ctx.estimate.map_or(0, |e| e.total());
+        let tokens = ctx.prompt_estimate.unwrap_or(0);
         // A hedge goes to the next deployment of the plan that is healthy now.
         let hedge = route
             .hedge

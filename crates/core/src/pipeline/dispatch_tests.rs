@@ -122,8 +122,10 @@ fn runtime(yaml: &str, scripted: &[(&str, Vec<Arc<Scripted>>)]) -> Runtime {
                 provider_name: Arc::from(p.name),
                 ..d.clone()
             })
-            .collect();
+            .collect::<Vec<_>>();
         let route = Route {
+            constraints: crate::routing::filter::Constraints::of(&deployments),
+            require_tags: old.require_tags.clone(),
             name: old.name.clone(),
             deployments,
             timeouts: old.timeouts,

@@ -2,9 +2,11 @@
 //!
 //! 1. `authenticate` ([`crate::auth`]): key (or OIDC bearer token) to principal
 //! 2. [`parse`]: body to a typed request; unknown fields kept for pass-through
-//! 3. [`resolve`]: model name to route, checking what the key may use
+//! 3. [`resolve`]: model name to route, checking what the key may use; the routing rules
+//!    ([`crate::routing::rules`]) may choose another model
 //! 4. [`admit`]: rate limits (and budgets) reserve the request, or refuse it with a 429
-//! 5. `plan` ([`crate::routing`]): the route's strategy orders the deployments
+//! 5. `plan` ([`crate::routing::plan`]): the filter keeps the deployments that can serve the
+//!    request (capabilities, tags), then the route's strategy orders them
 //! 6. [`dispatch`]: provider calls with failover, retries, hedging, fallbacks to other models
 //!    and timeouts
 //! 7. `settle` ([`admit::settle`]): the reservation is reconciled with the actual usage when
@@ -281,14 +283,11 @@ async fn run(
     ctx.model = Some(request.model().into());
     ctx.stream = request.is_stream();
     ctx.client_wants_usage = request.client_wants_usage();
-    let route = resolve::resolve(runtime, &principal, request.model(), op)?;
+    ctx.body_bytes = body.len();
+    let route = resolve::resolve_request(runtime, &principal, headers, &request, ctx)?;
     ctx.stream_idle = route.timeouts.stream_idle;
     let (limiter, budgets) = (gateway.limiter(), gateway.budgets());
     admit::admit(limiter, budgets, runtime, &principal, &route, &request, ctx).await?;
-    if ctx.estimate.is_none() && route.strategy.needs_estimate() {
-        let default_output = runtime.quotas.default_max_tokens;
-        ctx.estimate = Some(crate::tokens::estimate(&request, default_output));
-    }
     dispatch::dispatch(ctx, runtime, &route, &mut request).await
 }
 

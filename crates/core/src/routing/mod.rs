@@ -1,38 +1,52 @@
-//! Stage `plan`: the routing seam. A [`Strategy`] orders a route's deployments for one request;
-//! dispatch tries them in that order. The strategies a model may name are in [`strategies`];
-//! dispatch skips deployments that [`health`] has ejected.
+//! Stage `plan`: the routing seam. The [`filter`] keeps the deployments of a route that can
+//! serve the request (its operation, the model's `require_tags` over the deployments' [`tags`],
+//! and the [`capabilities`] of their models against what the request [`needs`]); then a
+//! [`Strategy`] orders them; dispatch tries them in that order. The strategies a model may name
+//! are in [`strategies`]; dispatch skips deployments that [`health`] has ejected. The routing
+//! [`rules`] of stage `resolve` choose the route itself.
 
 pub mod active;
+pub mod capabilities;
+pub mod filter;
 pub mod headroom;
 pub mod health;
 pub mod hedge;
+pub mod needs;
 pub mod retry;
+pub mod rules;
 pub mod strategies;
+pub mod tags;
 
 use std::fmt::Debug;
 
 use crate::pricing::PriceCatalog;
-use crate::provider::Operation;
 use crate::runtime::Deployment;
 use crate::tokens::Estimate;
 
 /// What a strategy knows of the request it plans for.
 #[derive(Debug, Clone, Copy)]
 pub struct PlanInput<'a> {
-    pub op: Operation,
     pub stream: bool,
     /// The request's estimated tokens; zero unless the strategy [`Strategy::needs_estimate`].
     pub estimate: Estimate,
     pub pricing: &'a PriceCatalog,
 }
 
+pub use filter::plan;
+
 /// Orders candidate deployments.
 pub trait Strategy: Send + Sync + Debug {
     /// The strategy's config name.
     fn name(&self) -> &'static str;
 
-    /// Indices into `deployments`, in the order dispatch should try them.
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize>;
+    /// `candidates` (indices into `deployments`, in the config's order, of the deployments the
+    /// filter kept) in the order dispatch should try them.
+    fn plan(
+        &self,
+        deployments: &[Deployment],
+        candidates: Vec<usize>,
+        input: &PlanInput<'_>,
+    ) -> Vec<usize>;
 
     /// Whether [`PlanInput::estimate`] must be filled in (tokenizing costs microseconds, so
     /// only the strategies that price a request ask for it).
@@ -41,8 +55,7 @@ pub trait Strategy: Send + Sync + Debug {
     }
 }
 
-/// Tries deployments in the order the config lists them, skipping those whose provider does not
-/// serve the operation.
+/// Tries deployments in the order the config lists them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Priority;
 
@@ -51,7 +64,7 @@ impl Strategy for Priority {
         "priority"
     }
 
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
-        strategies::serving(deployments, input.op)
+    fn plan(&self, _: &[Deployment], candidates: Vec<usize>, _: &PlanInput<'_>) -> Vec<usize> {
+        candidates
     }
 }

@@ -24,7 +24,6 @@ use portcullis_types::Usage;
 
 use super::headroom::Headroom;
 use super::{PlanInput, Strategy};
-use crate::provider::Operation;
 use crate::runtime::Deployment;
 
 /// Weight of a new latency sample in the moving average (1/8, as TCP's SRTT).
@@ -94,16 +93,6 @@ impl DeploymentStats {
     }
 }
 
-/// The deployments that serve `op`, in the config's order.
-pub fn serving(deployments: &[Deployment], op: Operation) -> Vec<usize> {
-    deployments
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.serves(op))
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// Random order weighted by `weight`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Weighted;
@@ -113,8 +102,13 @@ impl Strategy for Weighted {
         "weighted"
     }
 
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
-        let mut keyed: Vec<(f64, usize)> = serving(deployments, input.op)
+    fn plan(
+        &self,
+        deployments: &[Deployment],
+        candidates: Vec<usize>,
+        _: &PlanInput<'_>,
+    ) -> Vec<usize> {
+        let mut keyed: Vec<(f64, usize)> = candidates
             .into_iter()
             .map(|i| {
                 let weight = deployments.get(i).map_or(1, |d| d.weight.max(1));
@@ -137,8 +131,13 @@ impl Strategy for LeastInFlight {
         "least_in_flight"
     }
 
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
-        let mut order = serving(deployments, input.op);
+    fn plan(
+        &self,
+        deployments: &[Deployment],
+        candidates: Vec<usize>,
+        _: &PlanInput<'_>,
+    ) -> Vec<usize> {
+        let mut order = candidates;
         // Stable: ties keep the config's order.
         order.sort_by_key(|&i| deployments.get(i).map_or(u64::MAX, |d| d.stats.in_flight()));
         order
@@ -154,13 +153,18 @@ impl Strategy for LowestLatency {
         "lowest_latency"
     }
 
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
+    fn plan(
+        &self,
+        deployments: &[Deployment],
+        candidates: Vec<usize>,
+        input: &PlanInput<'_>,
+    ) -> Vec<usize> {
         let latency = |i: usize| {
             deployments
                 .get(i)
                 .map_or(u64::MAX, |d| d.stats.latency_us(input.stream))
         };
-        let mut order = serving(deployments, input.op);
+        let mut order = candidates;
         if order.len() >= 2 {
             let a = fastrand::usize(..order.len());
             let mut b = fastrand::usize(..order.len() - 1);
@@ -194,14 +198,19 @@ impl Strategy for LowestCost {
         true
     }
 
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
+    fn plan(
+        &self,
+        deployments: &[Deployment],
+        candidates: Vec<usize>,
+        input: &PlanInput<'_>,
+    ) -> Vec<usize> {
         let usage = Usage {
             prompt_tokens: input.estimate.prompt,
             completion_tokens: input.estimate.output,
             total_tokens: input.estimate.total(),
             ..Usage::default()
         };
-        let mut keyed: Vec<(u64, usize)> = serving(deployments, input.op)
+        let mut keyed: Vec<(u64, usize)> = candidates
             .into_iter()
             .map(|i| {
                 let cost = deployments
@@ -226,8 +235,13 @@ impl Strategy for MostHeadroom {
         "most_headroom"
     }
 
-    fn plan(&self, deployments: &[Deployment], input: &PlanInput<'_>) -> Vec<usize> {
-        let mut keyed: Vec<(f64, usize)> = serving(deployments, input.op)
+    fn plan(
+        &self,
+        deployments: &[Deployment],
+        candidates: Vec<usize>,
+        _: &PlanInput<'_>,
+    ) -> Vec<usize> {
+        let mut keyed: Vec<(f64, usize)> = candidates
             .into_iter()
             .map(|i| {
                 let left = deployments
@@ -299,12 +313,12 @@ mod tests {
     fn plan_for(rt: &Runtime, stream: bool, prompt: u64, output: u64) -> Vec<usize> {
         let route = &rt.routes["m"];
         let input = PlanInput {
-            op: Operation::Chat,
             stream,
             estimate: crate::tokens::Estimate { prompt, output },
             pricing: &rt.pricing,
         };
-        route.strategy.plan(&route.deployments, &input)
+        let all = (0..route.deployments.len()).collect();
+        route.strategy.plan(&route.deployments, all, &input)
     }
 
     #[test]

@@ -84,36 +84,45 @@ pub fn count_text(text: &str) -> u64 {
 /// [`EXACT_BUDGET`] bytes (see the module doc). `default_output` is reserved when the request
 /// sets no output limit.
 pub fn estimate(request: &ApiRequest, default_output: u64) -> Estimate {
+    Estimate {
+        prompt: estimate_prompt(request),
+        output: reserved_output(request, default_output),
+    }
+}
+
+/// The prompt part of [`estimate`]: the estimated input tokens of `request`.
+pub fn estimate_prompt(request: &ApiRequest) -> u64 {
     let mut c = Counter::bounded(EXACT_BUDGET);
-    let output = match request {
+    match request {
+        ApiRequest::Chat(r) => openai::chat(&mut c, r),
+        ApiRequest::Completion(r) => openai::input(&mut c, &r.prompt),
+        ApiRequest::Embedding(r) => openai::input(&mut c, &r.input),
+        ApiRequest::Messages(r) => {
+            anthropic(&mut c, r.system.as_ref(), &r.messages, r.tools.as_deref());
+        }
+        ApiRequest::CountTokens(r) => {
+            anthropic(&mut c, r.system.as_ref(), &r.messages, r.tools.as_deref());
+        }
+    }
+    c.total()
+}
+
+/// The output part of [`estimate`]: the output tokens to reserve for `request`, all choices
+/// together (`default_output` per choice when it sets no limit).
+pub fn reserved_output(request: &ApiRequest, default_output: u64) -> u64 {
+    match request {
         ApiRequest::Chat(r) => {
-            openai::chat(&mut c, r);
             let max = r.max_completion_tokens.or(r.max_tokens);
             times_n(max.unwrap_or(default_output), r.extra.get_as("n"))
         }
         ApiRequest::Completion(r) => {
-            openai::input(&mut c, &r.prompt);
             // `best_of` candidates are generated (and billed) server-side, `n` of them returned.
             let n = r.extra.get_as::<u64>("n");
             let best_of = r.extra.get_as::<u64>("best_of");
             times_n(r.max_tokens.unwrap_or(default_output), n.max(best_of))
         }
-        ApiRequest::Embedding(r) => {
-            openai::input(&mut c, &r.input);
-            0
-        }
-        ApiRequest::Messages(r) => {
-            anthropic(&mut c, r.system.as_ref(), &r.messages, r.tools.as_deref());
-            r.max_tokens
-        }
-        ApiRequest::CountTokens(r) => {
-            anthropic(&mut c, r.system.as_ref(), &r.messages, r.tools.as_deref());
-            0
-        }
-    };
-    Estimate {
-        prompt: c.total(),
-        output,
+        ApiRequest::Messages(r) => r.max_tokens,
+        ApiRequest::Embedding(_) | ApiRequest::CountTokens(_) => 0,
     }
 }
 

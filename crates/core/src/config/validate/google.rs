@@ -201,14 +201,7 @@ mod tests {
     }
 
     fn problems(text: &str) -> Vec<(String, String)> {
-        let mut got: Vec<_> = load(text)
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| (p.path, p.message))
-            .collect();
-        got.sort();
-        got
+        super::super::tests::sorted_problems(load(text))
     }
 
     #[test]
