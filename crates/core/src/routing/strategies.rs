@@ -108,17 +108,12 @@ impl Strategy for Weighted {
         candidates: Vec<usize>,
         _: &PlanInput<'_>,
     ) -> Vec<usize> {
-        let mut keyed: Vec<(f64, usize)> = candidates
-            .into_iter()
-            .map(|i| {
-                let weight = deployments.get(i).map_or(1, |d| d.weight.max(1));
-                // 1 - u is in (0, 1]: its logarithm is finite.
-                let u = 1.0 - fastrand::f64();
-                (-u.ln() / f64::from(weight), i)
-            })
-            .collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
-        keyed.into_iter().map(|(_, i)| i).collect()
+        by_key(candidates, |i| {
+            let weight = deployments.get(i).map_or(1, |d| d.weight.max(1));
+            // 1 - u is in (0, 1]: its logarithm is finite.
+            let u = 1.0 - fastrand::f64();
+            -u.ln() / f64::from(weight)
+        })
     }
 }
 
@@ -210,19 +205,12 @@ impl Strategy for LowestCost {
             total_tokens: input.estimate.total(),
             ..Usage::default()
         };
-        let mut keyed: Vec<(u64, usize)> = candidates
-            .into_iter()
-            .map(|i| {
-                let cost = deployments
-                    .get(i)
-                    .and_then(|d| input.pricing.cost(&d.upstream_model, &usage))
-                    .map_or(u64::MAX, |c| c.nanos());
-                (cost, i)
-            })
-            .collect();
-        // Stable: ties keep the config's order.
-        keyed.sort_by_key(|&(cost, _)| cost);
-        keyed.into_iter().map(|(_, i)| i).collect()
+        by_key(candidates, |i| {
+            deployments
+                .get(i)
+                .and_then(|d| input.pricing.cost(&d.upstream_model, &usage))
+                .map_or(f64::INFINITY, |c| c.nanos() as f64)
+        })
     }
 }
 
@@ -241,19 +229,20 @@ impl Strategy for MostHeadroom {
         candidates: Vec<usize>,
         _: &PlanInput<'_>,
     ) -> Vec<usize> {
-        let mut keyed: Vec<(f64, usize)> = candidates
-            .into_iter()
-            .map(|i| {
-                let left = deployments
-                    .get(i)
-                    .map_or(0.0, |d| d.stats.headroom.fraction());
-                (left, i)
-            })
-            .collect();
-        // Stable, largest first: ties keep the config's order.
-        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-        keyed.into_iter().map(|(_, i)| i).collect()
+        // Largest share first.
+        by_key(candidates, |i| {
+            -deployments
+                .get(i)
+                .map_or(0.0, |d| d.stats.headroom.fraction())
+        })
     }
+}
+
+/// `candidates` ordered by `key`, smallest first. Stable: ties keep the config's order.
+fn by_key(candidates: Vec<usize>, mut key: impl FnMut(usize) -> f64) -> Vec<usize> {
+    let mut keyed: Vec<(f64, usize)> = candidates.into_iter().map(|i| (key(i), i)).collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The strategy named `name` in the config.
