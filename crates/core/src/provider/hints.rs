@@ -69,6 +69,54 @@ pub(crate) fn record(headers: &HeaderMap) {
     });
 }
 
+/// How a vendor writes when a limit resets.
+#[derive(Clone, Copy)]
+enum Reset {
+    /// A Go duration from now (OpenAI: `6m0s`).
+    Go,
+    /// An RFC 3339 time (Anthropic).
+    Rfc3339,
+}
+
+/// The headers of one rate limit, as one vendor names them.
+struct Names {
+    remaining: &'static str,
+    limit: &'static str,
+    reset: &'static str,
+    reset_format: Reset,
+}
+
+/// OpenAI's names (also Azure's and most OpenAI-compatible servers'), then Anthropic's.
+const REQUESTS: [Names; 2] = [
+    Names {
+        remaining: "x-ratelimit-remaining-requests",
+        limit: "x-ratelimit-limit-requests",
+        reset: "x-ratelimit-reset-requests",
+        reset_format: Reset::Go,
+    },
+    Names {
+        remaining: "anthropic-ratelimit-requests-remaining",
+        limit: "anthropic-ratelimit-requests-limit",
+        reset: "anthropic-ratelimit-requests-reset",
+        reset_format: Reset::Rfc3339,
+    },
+];
+
+const TOKENS: [Names; 2] = [
+    Names {
+        remaining: "x-ratelimit-remaining-tokens",
+        limit: "x-ratelimit-limit-tokens",
+        reset: "x-ratelimit-reset-tokens",
+        reset_format: Reset::Go,
+    },
+    Names {
+        remaining: "anthropic-ratelimit-tokens-remaining",
+        limit: "anthropic-ratelimit-tokens-limit",
+        reset: "anthropic-ratelimit-tokens-reset",
+        reset_format: Reset::Rfc3339,
+    },
+];
+
 /// Reads the hints of one response. `now` turns absolute times (an HTTP date in `Retry-After`,
 /// Anthropic's RFC 3339 resets) into waits.
 pub fn parse(headers: &HeaderMap, now: SystemTime) -> Hints {
@@ -80,28 +128,22 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> Hints {
         .map(|ms| Duration::from_secs_f64(ms / 1000.0))
         .or_else(|| text("retry-after").and_then(|v| retry_after(v, now)))
         .map(|d| d.min(MAX_RETRY_AFTER));
-    let window = |kind: &str| {
-        let openai = || {
+    let window = |vendors: &[Names; 2]| {
+        vendors.iter().find_map(|n| {
             Some(Remaining {
-                remaining: number(&format!("x-ratelimit-remaining-{kind}"))?,
-                limit: number(&format!("x-ratelimit-limit-{kind}")),
-                reset: text(&format!("x-ratelimit-reset-{kind}")).and_then(go_duration),
+                remaining: number(n.remaining)?,
+                limit: number(n.limit),
+                reset: text(n.reset).and_then(|v| match n.reset_format {
+                    Reset::Go => go_duration(v),
+                    Reset::Rfc3339 => until_rfc3339(v, now),
+                }),
             })
-        };
-        let anthropic = || {
-            Some(Remaining {
-                remaining: number(&format!("anthropic-ratelimit-{kind}-remaining"))?,
-                limit: number(&format!("anthropic-ratelimit-{kind}-limit")),
-                reset: text(&format!("anthropic-ratelimit-{kind}-reset"))
-                    .and_then(|v| until_rfc3339(v, now)),
-            })
-        };
-        openai().or_else(anthropic)
+        })
     };
     Hints {
         retry_after,
-        requests: window("requests"),
-        tokens: window("tokens"),
+        requests: window(&REQUESTS),
+        tokens: window(&TOKENS),
     }
 }
 
