@@ -36,8 +36,14 @@ fn header(r: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn provider(name: &str, base_url: &str) -> String {
-    format!(r#"  {name}: {{ type: openai_compatible, base_url: "{base_url}" }}"#)
+/// A gateway with an OpenAI-compatible provider per `(name, base URL)` and the `models` YAML.
+async fn gateway(upstreams: &[(&str, String)], models: &str) -> GatewayProcess {
+    let providers: Vec<String> = upstreams
+        .iter()
+        .map(|(name, url)| format!(r#"  {name}: {{ type: openai_compatible, base_url: "{url}" }}"#))
+        .collect();
+    let yaml = config(&providers.join("\n"), models);
+    GatewayProcess::start(BIN, &yaml).await.unwrap()
 }
 
 #[tokio::test]
@@ -45,13 +51,13 @@ async fn retries_send_the_request_again_after_every_deployment_failed() {
     let chaos = ChaosUpstream::start([Chaos::status(503), Chaos::Reset])
         .await
         .unwrap();
-    let yaml = config(
-        &provider("chaos", &chaos.base_url()),
+    let gw = gateway(
+        &[("chaos", chaos.base_url())],
         &format!(
             "  gpt-test:\n    deployments: [{{ provider: chaos, model: flaky }}]\n    {NO_EJECTION}\n    retries: {{ max: 2, backoff: 20ms }}\n"
         ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     let r = chat(&gw, "gpt-test").await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-portcullis-attempts"), "3");
@@ -60,13 +66,13 @@ async fn retries_send_the_request_again_after_every_deployment_failed() {
 
     // Without retries (the default) the same failure reaches the client after one attempt.
     let chaos = ChaosUpstream::start([Chaos::status(503)]).await.unwrap();
-    let yaml = config(
-        &provider("chaos", &chaos.base_url()),
+    let gw = gateway(
+        &[("chaos", chaos.base_url())],
         &format!(
             "  gpt-test:\n    deployments: [{{ provider: chaos, model: flaky }}]\n    {NO_EJECTION}\n"
         ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     let r = chat(&gw, "gpt-test").await;
     assert_eq!(
         header(&r, "x-portcullis-attempts"),
@@ -85,17 +91,13 @@ async fn an_upstream_retry_after_reaches_the_client_and_is_respected() {
         .await
         .unwrap();
     let steady = MockUpstream::openai().await.unwrap();
-    let yaml = config(
-        &[
-            provider("chaos", &chaos.base_url()),
-            provider("steady", &steady.base_url()),
-        ]
-        .join("\n"),
+    let gw = gateway(
+        &[("chaos", chaos.base_url()), ("steady", steady.base_url())],
         &format!(
             "  alone:\n    deployments: [{{ provider: chaos, model: flaky }}]\n    {NO_EJECTION}\n    retries: {{ max: 2, max_wait: 2s }}\n  pair:\n    deployments: [{{ provider: chaos, model: flaky }}, {{ provider: steady, model: steady-model }}]\n    {NO_EJECTION}\n"
         ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     // Asked to wait 7 s, longer than max_wait: no retry, and the client learns the wait.
     let r = chat(&gw, "alone").await;
     assert_eq!(header(&r, "retry-after"), "7");
@@ -140,13 +142,12 @@ async fn fallback_models_serve_when_the_model_fails() {
     })
     .await
     .unwrap();
-    let yaml = config(
+    let gw = gateway(
         &[
-            provider("chaos", &chaos.base_url()),
-            provider("steady", &steady.base_url()),
-            provider("small", &small.base_url()),
-        ]
-        .join("\n"),
+            ("chaos", chaos.base_url()),
+            ("steady", steady.base_url()),
+            ("small", small.base_url()),
+        ],
         &format!(
             r#"  flaky:
     deployments: [{{ provider: chaos, model: flaky }}]
@@ -160,8 +161,8 @@ async fn fallback_models_serve_when_the_model_fails() {
   long: {{ deployments: [{{ provider: steady, model: long-model }}] }}
 "#
         ),
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     let r = chat(&gw, "flaky").await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-portcullis-deployment"), "steady/backup-model");
@@ -191,15 +192,11 @@ async fn a_slow_attempt_is_hedged_and_the_loser_cancelled() {
         .await
         .unwrap();
     let steady = MockUpstream::openai().await.unwrap();
-    let yaml = config(
-        &[
-            provider("slow", &slow.base_url()),
-            provider("steady", &steady.base_url()),
-        ]
-        .join("\n"),
+    let gw = gateway(
+        &[("slow", slow.base_url()), ("steady", steady.base_url())],
         "  gpt-test:\n    deployments: [{ provider: slow, model: slow-model }, { provider: steady, model: steady-model }]\n    hedge: { after: 200ms }\n    timeouts: { attempt: 30s }\n",
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     let r = chat(&gw, "gpt-test").await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-portcullis-deployment"), "steady/steady-model");
@@ -226,15 +223,11 @@ async fn most_headroom_follows_the_upstreams_rate_limit_headers() {
     };
     let tight = MockUpstream::start(limited("5")).await.unwrap();
     let roomy = MockUpstream::start(limited("90")).await.unwrap();
-    let yaml = config(
-        &[
-            provider("tight", &tight.base_url()),
-            provider("roomy", &roomy.base_url()),
-        ]
-        .join("\n"),
+    let gw = gateway(
+        &[("tight", tight.base_url()), ("roomy", roomy.base_url())],
         "  gpt-test:\n    strategy: most_headroom\n    deployments: [{ provider: tight, model: t }, { provider: roomy, model: r }]\n",
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     // Nothing known: the config's order, so `tight` answers first and reports 5% left.
     assert_eq!(
         header(&chat(&gw, "gpt-test").await, "x-portcullis-deployment"),
@@ -254,15 +247,11 @@ async fn active_health_checks_eject_a_failing_deployment_before_clients_meet_it(
         .await
         .unwrap();
     let steady = MockUpstream::openai().await.unwrap();
-    let yaml = config(
-        &[
-            provider("chaos", &chaos.base_url()),
-            provider("steady", &steady.base_url()),
-        ]
-        .join("\n"),
+    let gw = gateway(
+        &[("chaos", chaos.base_url()), ("steady", steady.base_url())],
         "  gpt-test:\n    deployments: [{ provider: chaos, model: flaky }, { provider: steady, model: steady-model }]\n    health: { consecutive_failures: 2, base_cooldown: 1m, active: { interval: 1s, timeout: 1s } }\n",
-    );
-    let gw = GatewayProcess::start(BIN, &yaml).await.unwrap();
+    )
+    .await;
     assert!(
         gw.wait_for_message(
             "deployment ejected by its active health checks: skipped until its cool-down ends",
