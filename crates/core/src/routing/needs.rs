@@ -56,16 +56,7 @@ pub fn wants_json_schema(request: &ApiRequest) -> bool {
     })
 }
 
-/// The output the request asks for, per choice: `max_completion_tokens`, else `max_tokens`;
-/// `None` when it sets none (or generates nothing).
-pub fn requested_output(request: &ApiRequest) -> Option<u64> {
-    match request {
-        ApiRequest::Chat(r) => r.max_completion_tokens.or(r.max_tokens),
-        ApiRequest::Completion(r) => r.max_tokens,
-        ApiRequest::Messages(r) => Some(r.max_tokens),
-        ApiRequest::Embedding(_) | ApiRequest::CountTokens(_) => None,
-    }
-}
+pub use crate::tokens::requested_output;
 
 /// An upper bound of the prompt the token estimate ([`crate::tokens`]) gives, without
 /// tokenizing: `body_bytes`, the size of the request's body. Every token of text is at least a

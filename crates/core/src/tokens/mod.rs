@@ -107,21 +107,30 @@ pub fn estimate_prompt(request: &ApiRequest) -> u64 {
     c.total()
 }
 
-/// The output part of [`estimate`]: the output tokens to reserve for `request`, all choices
-/// together (`default_output` per choice when it sets no limit).
-pub fn reserved_output(request: &ApiRequest, default_output: u64) -> u64 {
+/// The output the request asks for, per choice: `max_completion_tokens`, else `max_tokens`;
+/// `None` when it sets none (or generates nothing).
+pub fn requested_output(request: &ApiRequest) -> Option<u64> {
     match request {
-        ApiRequest::Chat(r) => {
-            let max = r.max_completion_tokens.or(r.max_tokens);
-            times_n(max.unwrap_or(default_output), r.extra.get_as("n"))
-        }
+        ApiRequest::Chat(r) => r.max_completion_tokens.or(r.max_tokens),
+        ApiRequest::Completion(r) => r.max_tokens,
+        ApiRequest::Messages(r) => Some(r.max_tokens),
+        ApiRequest::Embedding(_) | ApiRequest::CountTokens(_) => None,
+    }
+}
+
+/// The output part of [`estimate`]: the output tokens to reserve for `request`, all choices
+/// together ([`requested_output`], or `default_output` per choice when it sets no limit).
+pub fn reserved_output(request: &ApiRequest, default_output: u64) -> u64 {
+    let per_choice = requested_output(request).unwrap_or(default_output);
+    match request {
+        ApiRequest::Chat(r) => times_n(per_choice, r.extra.get_as("n")),
         ApiRequest::Completion(r) => {
             // `best_of` candidates are generated (and billed) server-side, `n` of them returned.
             let n = r.extra.get_as::<u64>("n");
             let best_of = r.extra.get_as::<u64>("best_of");
-            times_n(r.max_tokens.unwrap_or(default_output), n.max(best_of))
+            times_n(per_choice, n.max(best_of))
         }
-        ApiRequest::Messages(r) => r.max_tokens,
+        ApiRequest::Messages(_) => per_choice,
         ApiRequest::Embedding(_) | ApiRequest::CountTokens(_) => 0,
     }
 }
