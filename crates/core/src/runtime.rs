@@ -66,7 +66,39 @@ pub struct Route {
     pub constraints: crate::routing::filter::Constraints,
 }
 
+/// What saw the outcome a deployment's health records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observer {
+    /// A client's request (stage dispatch).
+    Request,
+    /// An active health check (`routing::active`).
+    ActiveCheck,
+}
+
 impl Deployment {
+    /// Records an outcome in the deployment's passive health, with a warning when it ejects it.
+    pub fn record_health(
+        &self,
+        outcome: Result<(), &crate::provider::ProviderError>,
+        by: Observer,
+    ) {
+        let Some(cooldown) = self.health.record(outcome) else {
+            return;
+        };
+        let message = match by {
+            Observer::Request => "deployment ejected: skipped until its cool-down ends",
+            Observer::ActiveCheck => {
+                "deployment ejected by its active health checks: skipped until its cool-down ends"
+            }
+        };
+        tracing::warn!(
+            gen_ai.provider.name = %self.provider_name,
+            gen_ai.request.model = %self.upstream_model,
+            cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+            "{message}"
+        );
+    }
+
     /// Whether this deployment serves `op`: natively, or (for Anthropic's messages and
     /// count_tokens) through translation from chat.
     pub fn serves(&self, op: Operation) -> bool {

@@ -32,7 +32,7 @@ use crate::config::{Fallbacks, Timeouts};
 use crate::error::GatewayError;
 use crate::provider::{EventStream, ProviderError, ProviderResponse, StreamEvent, hints};
 use crate::routing::health::Availability;
-use crate::runtime::{Deployment, Route, Runtime};
+use crate::runtime::{Deployment, Observer, Route, Runtime};
 
 /// A successful attempt.
 pub enum Dispatched {
@@ -411,14 +411,7 @@ async fn attempt(
         hints::observe(send(deployment, request, stream, timeouts, remaining)).await;
     drop(in_flight);
     deployment.stats.headroom.report(&hints);
-    if let Some(cooldown) = deployment.health.record(result.as_ref().map(|_| ())) {
-        tracing::warn!(
-            gen_ai.provider.name = %deployment.provider_name,
-            gen_ai.request.model = %deployment.upstream_model,
-            cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
-            "deployment ejected: skipped until its cool-down ends"
-        );
-    }
+    deployment.record_health(result.as_ref().map(|_| ()), Observer::Request);
     match &result {
         Ok(_) => deployment.stats.observe(started.elapsed(), stream),
         Err(_) => {
@@ -430,6 +423,22 @@ async fn attempt(
     (result, hints)
 }
 
+/// One non-streamed call of `request` on `deployment`, within `limit`: its body and usage.
+pub(crate) async fn complete(
+    deployment: &Deployment,
+    request: &ApiRequest,
+    limit: Duration,
+) -> Result<(Bytes, Option<Usage>), ProviderError> {
+    match timeout(limit, bridge::call(&deployment.provider, request, false)).await {
+        Err(_) => Err(ProviderError::Timeout),
+        Ok(Ok(ProviderResponse::Complete { body, usage })) => Ok((body, usage)),
+        Ok(Ok(ProviderResponse::Stream(_))) => Err(ProviderError::InvalidResponse(
+            "a stream where a JSON body was expected".into(),
+        )),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
 async fn send(
     deployment: &Deployment,
     request: &ApiRequest,
@@ -438,17 +447,8 @@ async fn send(
     remaining: Duration,
 ) -> Result<Dispatched, ProviderError> {
     if !stream {
-        let call = bridge::call(&deployment.provider, request, false);
-        return match timeout(timeouts.attempt.min(remaining), call).await {
-            Err(_) => Err(ProviderError::Timeout),
-            Ok(Ok(ProviderResponse::Complete { body, usage })) => {
-                Ok(Dispatched::Complete { body, usage })
-            }
-            Ok(Ok(ProviderResponse::Stream(_))) => Err(ProviderError::InvalidResponse(
-                "a stream where a JSON body was expected".into(),
-            )),
-            Ok(Err(e)) => Err(e),
-        };
+        let (body, usage) = complete(deployment, request, timeouts.attempt.min(remaining)).await?;
+        return Ok(Dispatched::Complete { body, usage });
     }
     let limit = timeouts.first_byte.min(remaining);
     let first = async {

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::pipeline::{ApiRequest, bridge, parse};
-use crate::provider::{Operation, ProviderError, ProviderResponse};
+use crate::pipeline::{ApiRequest, parse};
+use crate::provider::Operation;
 use crate::routing::health::Availability;
-use crate::runtime::Deployment;
+use crate::runtime::{Deployment, Observer};
 
 /// How often each deployment is checked, and how long a check may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,17 +99,9 @@ pub async fn check_once(
     if let Availability::Ejected { .. } = deployment.health.check() {
         return;
     }
-    let outcome =
-        match tokio::time::timeout(timeout, bridge::call(&deployment.provider, request, false))
-            .await
-        {
-            Err(_) => Err(ProviderError::Timeout),
-            Ok(Ok(ProviderResponse::Complete { .. })) => Ok(()),
-            Ok(Ok(ProviderResponse::Stream(_))) => Err(ProviderError::InvalidResponse(
-                "a stream where a JSON body was expected".into(),
-            )),
-            Ok(Err(e)) => Err(e),
-        };
+    let outcome = crate::pipeline::dispatch::complete(deployment, request, timeout)
+        .await
+        .map(|_| ());
     if let Err(e) = &outcome {
         tracing::debug!(
             gen_ai.request.model = %route,
@@ -118,14 +110,7 @@ pub async fn check_once(
             "active health check failed"
         );
     }
-    if let Some(cooldown) = deployment.health.record(outcome.as_ref().map(|_| ())) {
-        tracing::warn!(
-            gen_ai.provider.name = %deployment.provider_name,
-            gen_ai.request.model = %deployment.upstream_model,
-            cooldown_ms = u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
-            "deployment ejected by its active health checks: skipped until its cool-down ends"
-        );
-    }
+    deployment.record_health(outcome.as_ref().copied(), Observer::ActiveCheck);
 }
 
 #[cfg(test)]
